@@ -1,0 +1,72 @@
+import { hostname } from "node:os";
+import { z } from "zod";
+import { parseDuration } from "./lib/duration.ts";
+
+const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined) {
+        ctx.addIssue({ code: "custom", message: 'expected milliseconds or a duration such as "30s", "12h", "7d"' });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const schema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgres://postgres@127.0.0.1:5432/orderstream"),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
+  PORT: int(3000, 0).pipe(z.number().max(65535)),
+  STREAM_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _ . : - only").default("orderstream"),
+  SERVICE_NAME: z.string().min(1).default("orderstream"),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  CONSUMER_NAME: z.string().min(1).optional(),
+  FLY_MACHINE_ID: z.string().min(1).optional(),
+  RELAY_CRON: z.string().min(1).default("* * * * * *"),
+  RELAY_BATCH_SIZE: int(500, 1),
+  OUTBOX_MAX_RETRIES: int(5, 1),
+  OUTBOX_INITIAL_DELAY_MS: int(1000, 0),
+  OUTBOX_BACKOFF_MULTIPLIER: z.coerce.number().min(1).default(2),
+  OUTBOX_MAX_DELAY_MS: int(60_000, 0),
+  OUTBOX_RETENTION: duration("7d"),
+  CONSUMER_CONCURRENCY: int(16, 1),
+  CLAIM_IDLE_MS: int(15_000, 100),
+  READ_BLOCK_MS: int(2_000, 10),
+  CONSUMER_STALE_MS: duration("1h"),
+  MAINTENANCE_CRON: z.string().min(1).default("*/30 * * * * *"),
+  STATS_INTERVAL_MS: int(30_000, 100),
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
+  IDEMPOTENCY_TTL_MS: duration("24h"),
+  MIGRATE_ON_START: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
+});
+
+export type Env = z.infer<typeof schema>;
+
+/** Everything the process is configured with, resolved once at start. */
+export type Config = Env & {
+  /** Stable across restarts of one machine, so a restarted machine picks its own pending entries back up. */
+  consumerName: string;
+};
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join("; ")}`);
+  }
+}
+
+/** Parses the environment once; throws ConfigError naming each bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // An empty variable means "not set" (docker-compose and fly secrets often leave them blank).
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
+  }
+  const cfg = parsed.data;
+  return { ...cfg, consumerName: cfg.CONSUMER_NAME ?? cfg.FLY_MACHINE_ID ?? hostname() };
+}

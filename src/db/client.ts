@@ -1,0 +1,30 @@
+import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import * as schema from "./schema.ts";
+
+export type Db = PostgresJsDatabase<typeof schema>;
+/** A drizzle transaction handle, as passed to `db.transaction(async (tx) => ...)`. */
+export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+export type Sql = postgres.Sql;
+
+export interface Database {
+  sql: Sql;
+  db: Db;
+}
+
+export interface DatabaseOptions {
+  max?: number;
+  /** Seconds to wait for a connection before failing, so an outage answers quickly instead of hanging. */
+  connectTimeout?: number;
+}
+
+export function createDatabase(url: string, { max = 10, connectTimeout = 5 }: DatabaseOptions = {}): Database {
+  const sql = postgres(url, {
+    max,
+    connect_timeout: connectTimeout,
+    idle_timeout: 60,
+    onnotice: () => {},
+    connection: { application_name: "orderstream" },
+  });
+  return { sql, db: drizzle(sql, { schema }) };
+}

@@ -1,0 +1,131 @@
+import { Cron } from "croner";
+import type Redis from "ioredis";
+import type { Config } from "./config.ts";
+import type { Database } from "./db/client.ts";
+import { toError } from "./lib/errors.ts";
+import { withLock } from "./lib/lock.ts";
+import type { Logger } from "./lib/logger.ts";
+import { countOutbox } from "./outbox/claim.ts";
+import { startRelay, type Relay } from "./outbox/schedule.ts";
+import { claimConsumerName, type ConsumerIdentity } from "./streams/consumer-identity.ts";
+import { resolveSubscriptions, type Subscription } from "./streams/handler.ts";
+import { keys } from "./streams/keys.ts";
+import { deleteProcessedOutboxRows, removeIdleConsumers, trimStreams } from "./streams/maintenance.ts";
+import type { OutcomeReport } from "./streams/process-entry.ts";
+import { collectStreamStats } from "./streams/stream-stats.ts";
+import { startSubscription, type RunningSubscription } from "./streams/subscription.ts";
+
+export interface EngineDeps extends Database {
+  config: Config;
+  redis: Redis;
+  log: Logger;
+  subscriptions: Subscription[];
+  onOutcome?: (report: OutcomeReport) => void;
+  onPublished?: (count: number) => void;
+  /** Called when the consumer name was taken over by another process; the caller should exit. */
+  onFatal?: (reason: string) => void;
+}
+
+export interface EngineParts {
+  relay?: boolean;
+  consumers?: boolean;
+  maintenance?: boolean;
+  stats?: boolean;
+}
+
+export interface Engine {
+  relay: Relay | null;
+  subscriptions(): RunningSubscription[];
+  /** One maintenance pass (trim, retention, stale consumers) if no other machine is running one. */
+  runMaintenance(): Promise<boolean>;
+  /** Stops the relay and the reads, lets in-flight handlers finish within SHUTDOWN_TIMEOUT_MS. */
+  stop(): Promise<void>;
+}
+
+/** Starts the delivery engine: relay, one consumer group per subscription, maintenance and stats. */
+export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Promise<Engine> {
+  const { config, redis, log } = deps;
+  const { relay: withRelay = true, consumers = true, maintenance = true, stats = true } = parts;
+  const prefix = config.STREAM_PREFIX;
+  const subs = resolveSubscriptions(deps.subscriptions, {
+    concurrency: config.CONSUMER_CONCURRENCY,
+    maxAttempts: config.OUTBOX_MAX_RETRIES,
+    backoff: { initialMs: config.OUTBOX_INITIAL_DELAY_MS, multiplier: config.OUTBOX_BACKOFF_MULTIPLIER, maxMs: config.OUTBOX_MAX_DELAY_MS },
+  });
+  const stopAbort = new AbortController();
+  const timers: (() => void)[] = [];
+
+  const relay = withRelay
+    ? startRelay({ sql: deps.sql, redis, prefix, batchSize: config.RELAY_BATCH_SIZE, cron: config.RELAY_CRON, log: log.child({ component: "relay" }), onPublished: deps.onPublished })
+    : null;
+
+  let identity: ConsumerIdentity | null = null;
+  let running: RunningSubscription[] = [];
+  if (consumers && subs.length > 0) {
+    identity = await claimConsumerName({
+      redis, prefix, name: config.consumerName, log, signal: stopAbort.signal,
+      onLost: () => deps.onFatal?.("consumer name taken over by another process"),
+    });
+    if (identity) {
+      running = await Promise.all(
+        subs.map((sub) =>
+          startSubscription(
+            {
+              db: deps.db, sql: deps.sql, redis, blocking: redis.duplicate(), prefix, consumer: config.consumerName,
+              claimIdleMs: config.CLAIM_IDLE_MS, blockMs: config.READ_BLOCK_MS, log, relay: relay ?? undefined, onOutcome: deps.onOutcome,
+            },
+            sub,
+          ),
+        ),
+      );
+      log.info("consumers started", { consumer: config.consumerName, subscriptions: subs.map((s) => `${s.handler}@${s.eventType}`) });
+    }
+  }
+
+  const runMaintenance = async () => {
+    const result = await withLock(redis, keys.lock(prefix, "maintenance"), 60_000, async () => {
+      const trimmed = await trimStreams(redis, prefix, config.OUTBOX_RETENTION);
+      let deleted = 0;
+      for (let n = -1; n !== 0 && !stopAbort.signal.aborted; ) {
+        n = await deleteProcessedOutboxRows(deps.sql, subs, config.OUTBOX_RETENTION);
+        deleted += n;
+      }
+      const removed = await removeIdleConsumers(redis, prefix, subs, config.CONSUMER_STALE_MS, config.consumerName);
+      if (trimmed || deleted || removed) log.info("maintenance", { trimmedEntries: trimmed, deletedOutboxRows: deleted, removedConsumers: removed });
+    });
+    return result.acquired;
+  };
+  if (maintenance) {
+    const job = new Cron(config.MAINTENANCE_CRON, { protect: true }, async () => {
+      await runMaintenance().catch((thrown) => log.warn("maintenance failed", { err: toError(thrown) }));
+    });
+    timers.push(() => job.stop());
+  }
+
+  if (stats) {
+    const eventTypes = [...new Set(subs.map((s) => s.eventType))];
+    const timer = setInterval(async () => {
+      try {
+        const outbox = await countOutbox(deps.sql);
+        const streams = await collectStreamStats(redis, prefix, eventTypes);
+        log.info("stats", { outbox, streams, relay: relay?.status() });
+      } catch (thrown) {
+        log.warn("stats unavailable", { err: toError(thrown) });
+      }
+    }, config.STATS_INTERVAL_MS);
+    timers.push(() => clearInterval(timer));
+  }
+
+  return {
+    relay,
+    subscriptions: () => running,
+    runMaintenance,
+    async stop() {
+      const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
+      stopAbort.abort();
+      for (const stopTimer of timers) stopTimer();
+      await Promise.all([relay?.stop(), ...running.map((s) => s.stop(deadline))]);
+      await identity?.release();
+    },
+  };
+}

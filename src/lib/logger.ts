@@ -1,0 +1,57 @@
+const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
+export type LogLevel = keyof typeof LEVELS;
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  child(fields: LogFields): Logger;
+}
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  service?: string;
+  write?: (line: string) => void;
+}
+
+/** One JSON object per line on stdout; errors are reduced to name and message, never a stack of secrets. */
+export function createLogger({ level = "info", service = "orderstream", write }: LoggerOptions = {}): Logger {
+  const out = write ?? ((line: string) => process.stdout.write(line + "\n"));
+  const min = LEVELS[level];
+  const make = (bound: LogFields): Logger => {
+    const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
+      if (LEVELS[lvl] < min) return;
+      out(JSON.stringify({ time: new Date().toISOString(), level: lvl, service, msg, ...bound, ...serialise(fields) }));
+    };
+    return {
+      debug: (m, f) => emit("debug", m, f),
+      info: (m, f) => emit("info", m, f),
+      warn: (m, f) => emit("warn", m, f),
+      error: (m, f) => emit("error", m, f),
+      child: (f) => make({ ...bound, ...f }),
+    };
+  };
+  return make({});
+}
+
+function serialise(fields?: LogFields): LogFields | undefined {
+  if (!fields) return undefined;
+  const out: LogFields = {};
+  for (const [k, v] of Object.entries(fields)) {
+    out[k] = v instanceof Error ? { name: v.name, message: v.message } : v;
+  }
+  return out;
+}
+
+/** A URL safe to print: the password is replaced, everything else kept so the reader can act on it. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparseable URL)";
+  }
+}

@@ -1,0 +1,85 @@
+import { Cron } from "croner";
+import type { Logger } from "../lib/logger.ts";
+import { toError } from "../lib/errors.ts";
+import { drainOutbox, type RelayDeps } from "./relay.ts";
+
+export interface RelayStatus {
+  lastRunAt: Date | null;
+  lastError: string | null;
+  published: number;
+  running: boolean;
+}
+
+export interface Relay {
+  /** Runs a drain now (or right after the current one); cheap to call after every commit. */
+  wake(): void;
+  status(): RelayStatus;
+  /** Stops the schedule and waits for a drain in progress. */
+  stop(): Promise<void>;
+}
+
+export interface RelayOptions extends RelayDeps {
+  cron: string;
+  log: Logger;
+  /** After a failed drain, wakes are ignored for this long so an outage is not a busy loop. */
+  errorPauseMs?: number;
+  onPublished?: (count: number) => void;
+}
+
+/**
+ * Starts the croner-scheduled relay. Runs never overlap within a process; across processes the
+ * row locks keep relays apart.
+ */
+export function startRelay({ cron, log, errorPauseMs = 1000, onPublished, ...deps }: RelayOptions): Relay {
+  const status: RelayStatus = { lastRunAt: null, lastError: null, published: 0, running: false };
+  let current: Promise<void> | null = null;
+  let again = false;
+  let stopped = false;
+  let pausedUntil = 0;
+
+  const runOnce = async () => {
+    try {
+      const n = await drainOutbox(deps, () => stopped);
+      status.lastRunAt = new Date();
+      status.published += n;
+      if (status.lastError) log.info("relay recovered");
+      status.lastError = null;
+      if (n > 0) onPublished?.(n);
+    } catch (thrown) {
+      const err = toError(thrown);
+      if (status.lastError !== err.message) log.warn("relay run failed; retrying on the next tick", { err });
+      status.lastError = err.message;
+      pausedUntil = Date.now() + errorPauseMs;
+    }
+  };
+
+  const trigger = (fromSchedule: boolean) => {
+    if (stopped || (!fromSchedule && Date.now() < pausedUntil)) return;
+    if (current) {
+      again = true;
+      return;
+    }
+    status.running = true;
+    current = (async () => {
+      do {
+        again = false;
+        await runOnce();
+      } while (again && !stopped && Date.now() >= pausedUntil);
+      current = null;
+      status.running = false;
+    })();
+  };
+
+  const job = new Cron(cron, { protect: true, name: undefined }, () => trigger(true));
+  trigger(true);
+
+  return {
+    wake: () => trigger(false),
+    status: () => ({ ...status }),
+    async stop() {
+      stopped = true;
+      job.stop();
+      await current;
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import type Redis from "ioredis";
+import { toError } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
+
+/**
+ * Owns the idle times of the entries this consumer holds. An entry becomes claimable by any
+ * consumer's XAUTOCLAIM once idle for `claimIdleMs`, so:
+ * - entries being worked on are touched every third of that (XCLAIM JUSTID: no delivery counted),
+ *   so a slow handler is never run twice at once, while a dead consumer's entries go idle;
+ * - a failed entry's idle time is set so it crosses `claimIdleMs` exactly when its backoff ends
+ *   (entries with a longer backoff are kept fresh until then).
+ * Every XCLAIM goes through one queue so a refresh can never undo a release.
+ */
+export class ClaimKeeper {
+  private held = new Set<string>();
+  private waiting = new Map<string, number>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    private redis: Redis,
+    private stream: string,
+    private group: string,
+    private consumer: string,
+    private claimIdleMs: number,
+    private log: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.refresh(), Math.max(20, Math.floor(this.claimIdleMs / 3)));
+  }
+
+  /** The entry is being worked on: keep it from going idle. */
+  hold(id: string): void {
+    this.held.add(id);
+  }
+
+  /** Done with the entry (acked or dead-lettered): nothing more to keep. */
+  forget(id: string): void {
+    this.held.delete(id);
+  }
+
+  /** Leaves the entry pending and makes it claimable once `delayMs` has passed. */
+  release(id: string, delayMs: number): Promise<void> {
+    return this.enqueue(async () => {
+      this.held.delete(id);
+      if (delayMs > this.claimIdleMs) {
+        this.waiting.set(id, Date.now() + delayMs);
+        return;
+      }
+      await this.setIdle([id], this.claimIdleMs - delayMs);
+    });
+  }
+
+  /** On shutdown: what is still running becomes claimable now, what waits for a retry at its time. */
+  async handOver(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.enqueue(async () => {
+      const now = Date.now();
+      await this.setIdle([...this.held], this.claimIdleMs);
+      for (const [id, due] of this.waiting) await this.setIdle([id], Math.max(0, this.claimIdleMs - (due - now)));
+      this.held.clear();
+      this.waiting.clear();
+    }).catch((thrown) => this.log.warn("could not hand entries over; they go idle on their own", { err: toError(thrown) }));
+  }
+
+  private refresh(): Promise<void> {
+    return this.enqueue(async () => {
+      const now = Date.now();
+      const fresh = [...this.held];
+      for (const [id, due] of this.waiting) {
+        if (due - now > this.claimIdleMs) {
+          fresh.push(id);
+        } else {
+          this.waiting.delete(id);
+          await this.setIdle([id], this.claimIdleMs - Math.max(0, due - now));
+        }
+      }
+      await this.setIdle(fresh, 0);
+    }).catch((thrown) => this.log.warn("could not refresh held entries", { err: toError(thrown) }));
+  }
+
+  private async setIdle(ids: string[], idleMs: number): Promise<void> {
+    if (ids.length === 0) return;
+    // Only entries still in the PEL are touched: acked ones are ignored by XCLAIM.
+    await this.redis.xclaim(this.stream, this.group, this.consumer, 0, ...ids, "IDLE", Math.max(0, Math.floor(idleMs)), "JUSTID");
+  }
+
+  private enqueue(op: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(op);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+}

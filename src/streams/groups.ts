@@ -1,0 +1,17 @@
+import type Redis from "ioredis";
+
+/**
+ * Creates the consumer group (and the stream) if missing. The group starts at the beginning of
+ * the stream, so events relayed before a handler's first start still reach it.
+ */
+export async function ensureGroup(redis: Redis, stream: string, group: string): Promise<void> {
+  try {
+    await redis.xgroup("CREATE", stream, group, "0", "MKSTREAM");
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith("BUSYGROUP")) throw err;
+  }
+}
+
+export function isNoGroupError(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith("NOGROUP");
+}

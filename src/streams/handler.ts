@@ -1,0 +1,76 @@
+import type Redis from "ioredis";
+import type { z } from "zod";
+import type { Tx } from "../db/client.ts";
+import type { BackoffOptions } from "../lib/backoff.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { EventInput, WrittenEvent } from "../outbox/write-event.ts";
+import type { StreamEvent } from "./entry.ts";
+
+export interface HandlerContext {
+  /** The transaction the engine opened; the effects and the processed_events record commit together. */
+  tx: Tx;
+  /** Writes a follow-up event in the same transaction. */
+  writeEvent(input: EventInput): Promise<WrittenEvent>;
+  redis: Redis;
+  log: Logger;
+  handler: string;
+  /** 1 on the first delivery, growing with each redelivery. */
+  attempt: number;
+}
+
+/** What the business does for one event. Retries, idempotency and dead-lettering wrap it. */
+export type HandlerFn<P> = (event: StreamEvent<P>, ctx: HandlerContext) => Promise<void>;
+
+export interface HandlerOptions {
+  /** Entries this process runs at once for this subscription. */
+  concurrency: number;
+  /** Deliveries before the entry moves to the dead-letter stream. */
+  maxAttempts: number;
+  backoff: BackoffOptions;
+  /** At most `max` handler runs per `durationMs`, across every machine. */
+  rateLimit?: { max: number; durationMs: number };
+}
+
+export interface Subscription<P = unknown> {
+  /** The consumer group: one per handler on each stream it reads, so events fan out to every handler. */
+  handler: string;
+  eventType: string;
+  schema: z.ZodType<P>;
+  handle: HandlerFn<P>;
+  options?: Partial<HandlerOptions>;
+}
+
+const NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/** Declares that `handler` runs for every `eventType` event whose payload passes `schema`. */
+export function subscribe<S extends z.ZodType>(def: {
+  handler: string;
+  eventType: string;
+  schema: S;
+  handle: HandlerFn<z.infer<S>>;
+  options?: Partial<HandlerOptions>;
+}): Subscription {
+  if (!NAME.test(def.handler)) throw new Error(`handler name "${def.handler}" must match ${NAME}`);
+  if (!def.eventType || def.eventType === "dlq") throw new Error(`event type "${def.eventType}" is reserved or empty`);
+  return def as unknown as Subscription;
+}
+
+/** Fills each subscription's options from the configured defaults; rejects a handler registered twice on one type. */
+export function resolveSubscriptions(subs: Subscription[], defaults: HandlerOptions): (Subscription & { options: HandlerOptions })[] {
+  const seen = new Set<string>();
+  return subs.map((s) => {
+    const id = `${s.handler}@${s.eventType}`;
+    if (seen.has(id)) throw new Error(`handler ${s.handler} is registered twice for ${s.eventType}`);
+    seen.add(id);
+    const o = s.options ?? {};
+    return {
+      ...s,
+      options: {
+        concurrency: o.concurrency ?? defaults.concurrency,
+        maxAttempts: o.maxAttempts ?? defaults.maxAttempts,
+        backoff: { ...defaults.backoff, ...o.backoff },
+        rateLimit: o.rateLimit ?? defaults.rateLimit,
+      },
+    };
+  });
+}

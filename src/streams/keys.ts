@@ -1,0 +1,17 @@
+/** Every Redis key the service touches, in one place, all under STREAM_PREFIX. */
+export const keys = {
+  stream: (prefix: string, eventType: string) => `${prefix}:${eventType}`,
+  deadLetters: (prefix: string) => `${prefix}:dlq`,
+  deadLetterCounts: (prefix: string) => `${prefix}:dlq-counts`,
+  lock: (prefix: string, name: string) => `${prefix}:lock:${name}`,
+  consumerName: (prefix: string, name: string) => `${prefix}:consumer:${name}`,
+  rateLimit: (prefix: string, handler: string, window: number) => `${prefix}:ratelimit:${handler}:${window}`,
+  idempotency: (prefix: string, key: string) => `${prefix}:idem:${key}`,
+};
+
+/** The event type a stream key belongs to, or undefined for a key that is not an event stream. */
+export function eventTypeOf(prefix: string, key: string): string | undefined {
+  if (!key.startsWith(prefix + ":")) return undefined;
+  const rest = key.slice(prefix.length + 1);
+  return rest === "dlq" ? undefined : rest;
+}

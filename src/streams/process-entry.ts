@@ -1,0 +1,101 @@
+import type Redis from "ioredis";
+import type { Db } from "../db/client.ts";
+import { backoffDelay } from "../lib/backoff.ts";
+import { isUnrecoverable, toError } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import { writeEvent, type Waker } from "../outbox/write-event.ts";
+import { moveToDeadLetter, type DeadLetterReason } from "./dead-letter.ts";
+import { decodeEntry, type StreamEvent } from "./entry.ts";
+import type { HandlerOptions, Subscription } from "./handler.ts";
+import { waitForRateLimit } from "./rate-limit.ts";
+import { runOnce } from "./run-once.ts";
+
+export type Outcome = "processed" | "duplicate" | "skipped" | "retry" | "dead_lettered";
+
+export interface OutcomeReport {
+  handler: string;
+  eventType: string;
+  outcome: Outcome;
+  attempt: number;
+  /** From the event's occurredAt (outbox created_at) to the handler finishing, when known. */
+  latencyMs?: number;
+  reason?: DeadLetterReason;
+}
+
+export interface EntryDeps {
+  db: Db;
+  redis: Redis;
+  prefix: string;
+  stream: string;
+  log: Logger;
+  relay?: Waker;
+  signal?: AbortSignal;
+  onOutcome?: (report: OutcomeReport) => void;
+  /** Leaves the entry pending and makes it due for redelivery after `delayMs`. */
+  scheduleRetry(entryId: string, delayMs: number): Promise<void>;
+}
+
+/**
+ * Runs one delivery of one entry through the handler's middleware: decode, target filter,
+ * attempt limit, schema, rate limit, exactly-once transaction, ack after commit. A failure leaves
+ * the entry pending for a later delivery, or dead-letters it when retrying cannot help.
+ */
+export async function processEntry(
+  deps: EntryDeps, sub: Subscription & { options: HandlerOptions }, entryId: string, fields: string[], attempt: number,
+): Promise<Outcome> {
+  const { redis, stream, log } = deps;
+  const report = (outcome: Outcome, extra: Partial<OutcomeReport> = {}) => {
+    deps.onOutcome?.({ handler: sub.handler, eventType: sub.eventType, outcome, attempt, ...extra });
+    return outcome;
+  };
+  const decoded = decodeEntry(fields);
+  const rawPayload = fields[fields.indexOf("payload") + 1] ?? "";
+  const deadLetter = async (reason: DeadLetterReason, error: string, event?: StreamEvent) => {
+    await moveToDeadLetter(redis, deps.prefix, sub.handler, {
+      eventId: event?.id ?? "", eventType: event?.type ?? sub.eventType, handler: sub.handler, stream, entryId,
+      reason, error, attempts: attempt, failedAt: new Date().toISOString(), payload: rawPayload,
+      aggregateId: event?.aggregateId ?? null, tenantId: event?.tenantId ?? null, occurredAt: event?.occurredAt ?? "",
+    });
+    log.warn("entry dead-lettered", { handler: sub.handler, eventId: event?.id, entryId, reason, error, attempts: attempt });
+    return report("dead_lettered", { reason });
+  };
+
+  if ("error" in decoded) return deadLetter("malformed_entry", decoded.error);
+  const event = decoded.event;
+  if (event.target && event.target !== sub.handler) {
+    await redis.xack(stream, sub.handler, entryId);
+    return report("skipped");
+  }
+  if (attempt > sub.options.maxAttempts) {
+    return deadLetter("max_attempts", `no attempt left: delivery ${attempt} of ${sub.options.maxAttempts} (an earlier attempt's process stopped mid-run)`, event);
+  }
+  const parsed = sub.schema.safeParse(event.payload);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "(payload)"}: ${i.message}`).join("; ");
+    return deadLetter("schema_invalid", `payload does not match the ${event.type} schema: ${detail}`, event);
+  }
+
+  try {
+    if (sub.options.rateLimit) await waitForRateLimit(redis, deps.prefix, sub.handler, sub.options.rateLimit, deps.signal);
+    const typed = { ...event, payload: parsed.data };
+    const applied = await runOnce(deps.db, deps.relay, sub.handler, event.id, (tx) =>
+      sub.handle(typed, {
+        tx, redis, attempt, handler: sub.handler,
+        log: log.child({ handler: sub.handler, eventId: event.id }),
+        writeEvent: (input) => writeEvent(tx, input),
+      }),
+    );
+    // MUST ack only after the commit: a crash before this line redelivers, and runOnce skips the effect.
+    await redis.xack(stream, sub.handler, entryId);
+    const occurred = Date.parse(event.occurredAt);
+    return report(applied ? "processed" : "duplicate", Number.isFinite(occurred) ? { latencyMs: Date.now() - occurred } : {});
+  } catch (thrown) {
+    const err = toError(thrown);
+    if (isUnrecoverable(err)) return deadLetter("unrecoverable", err.message, event);
+    if (attempt >= sub.options.maxAttempts) return deadLetter("max_attempts", err.message, event);
+    const delay = backoffDelay(attempt, sub.options.backoff);
+    log.warn("handler failed; will retry", { handler: sub.handler, eventId: event.id, entryId, attempt, retryInMs: delay, err });
+    await deps.scheduleRetry(entryId, delay);
+    return report("retry");
+  }
+}

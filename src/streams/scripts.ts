@@ -1,0 +1,106 @@
+import { createHash } from "node:crypto";
+import type Redis from "ioredis";
+
+type Arg = string | number;
+type ScriptFn = (redis: Redis, keys: string[], args: Arg[]) => Promise<unknown>;
+
+/** A Lua script run with EVALSHA (ioredis falls back to EVAL after a restart empties the cache). */
+function defineScript(lua: string): ScriptFn {
+  const name = `orderstream_${createHash("sha1").update(lua).digest("hex").slice(0, 12)}`;
+  return (redis, keys, args) => {
+    const r = redis as unknown as Record<string, (...a: Arg[]) => Promise<unknown>>;
+    if (typeof r[name] !== "function") redis.defineCommand(name, { lua });
+    return r[name]!(keys.length, ...keys, ...args);
+  };
+}
+
+const RECLAIM = defineScript(`
+local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
+local counts = {}
+for i, e in ipairs(r[2]) do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
+  counts[i] = (p[1] and p[1][4]) or 1
+end
+return {r[1], r[2], r[3] or {}, counts}
+`);
+
+export interface Reclaimed {
+  cursor: string;
+  entries: { id: string; fields: string[]; deliveries: number }[];
+  /** Pending ids whose entries were deleted from the stream; XAUTOCLAIM dropped them from the PEL. */
+  deleted: string[];
+}
+
+/**
+ * XAUTOCLAIM entries idle for at least `minIdleMs` to `consumer`, with each one's delivery count
+ * (which XAUTOCLAIM itself does not return), atomically in one round trip.
+ */
+export async function reclaimEntries(
+  redis: Redis, stream: string, group: string, consumer: string, minIdleMs: number, cursor: string, count: number,
+): Promise<Reclaimed> {
+  const [next, raw, deleted, counts] = (await RECLAIM(redis, [stream], [group, consumer, minIdleMs, cursor, count])) as [
+    string, [string, string[] | null][], string[], number[],
+  ];
+  const entries: Reclaimed["entries"] = [];
+  raw.forEach(([id, fields], i) => {
+    if (fields) entries.push({ id, fields, deliveries: Number(counts[i] ?? 1) });
+  });
+  return { cursor: next, entries, deleted };
+}
+
+// Parses XINFO's flat [name, value, ...] replies.
+const LUA_HELPERS = `
+local function info(flat) local t = {} for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end return t end
+local function parse(id) local ms, seq = string.match(id, '^(%d+)-(%d+)$') return tonumber(ms), tonumber(seq) end
+local function less(a, b) local am, as = parse(a) local bm, bs = parse(b) return am < bm or (am == bm and as < bs) end
+`;
+
+const TRIM = defineScript(`${LUA_HELPERS}
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then
+  if ARGV[1] == '' then return 0 end
+  return redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+end
+local needed = nil
+for _, flat in ipairs(groups) do
+  local g = info(flat)
+  local candidate
+  if tonumber(g['pending']) > 0 then
+    candidate = redis.call('XPENDING', KEYS[1], g['name'])[2]
+  else
+    local ms, seq = parse(g['last-delivered-id'])
+    candidate = ms .. '-' .. (seq + 1)
+  end
+  if needed == nil or less(candidate, needed) then needed = candidate end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', needed)
+`);
+
+/**
+ * Trims `stream` below the oldest entry any of its groups still needs (pending, or not yet
+ * delivered), computed and applied atomically so it never trims past it. A stream with no
+ * groups is trimmed to `orphanMinId` when given.
+ */
+export async function trimStream(redis: Redis, stream: string, orphanMinId?: string): Promise<number> {
+  return Number(await TRIM(redis, [stream], [orphanMinId ?? ""]));
+}
+
+const REMOVE_STALE = defineScript(`${LUA_HELPERS}
+local removed = 0
+for _, flat in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local c = info(flat)
+  if c['name'] ~= ARGV[3] and tonumber(c['pending']) == 0 and tonumber(c['idle']) >= tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], c['name'])
+    removed = removed + 1
+  end
+end
+return removed
+`);
+
+/**
+ * Removes consumers idle for `minIdleMs` with nothing pending. Checked and deleted in one script:
+ * a consumer that holds entries is never removed (DELCONSUMER would drop its pending entries).
+ */
+export async function removeStaleConsumers(redis: Redis, stream: string, group: string, minIdleMs: number, self: string): Promise<number> {
+  return Number(await REMOVE_STALE(redis, [stream], [group, minIdleMs, self]));
+}

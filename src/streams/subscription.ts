@@ -1,0 +1,152 @@
+import type Redis from "ioredis";
+import type { Db, Sql } from "../db/client.ts";
+import { toError } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import { sleep } from "../lib/sleep.ts";
+import type { Waker } from "../outbox/write-event.ts";
+import { ClaimKeeper } from "./claim-keeper.ts";
+import { ensureGroup, isNoGroupError } from "./groups.ts";
+import type { HandlerOptions, Subscription } from "./handler.ts";
+import { keys } from "./keys.ts";
+import { processEntry, type OutcomeReport } from "./process-entry.ts";
+import { reclaimEntries } from "./scripts.ts";
+import { recoverDeletedEntry } from "./recover.ts";
+
+export interface SubscriptionDeps {
+  db: Db;
+  sql: Sql;
+  /** Shared connection for acks, claims and scripts. */
+  redis: Redis;
+  /** This subscription's own connection: XREADGROUP BLOCK holds it. */
+  blocking: Redis;
+  prefix: string;
+  consumer: string;
+  claimIdleMs: number;
+  blockMs: number;
+  log: Logger;
+  relay?: Waker;
+  onOutcome?: (report: OutcomeReport) => void;
+}
+
+export interface RunningSubscription {
+  handler: string;
+  eventType: string;
+  stream: string;
+  inFlight(): number;
+  /** Stops reading, lets in-flight entries finish until `deadline`, and hands the rest to other consumers. */
+  stop(deadline: number): Promise<void>;
+}
+
+/**
+ * Runs one handler's consumer group on one stream: an XREADGROUP loop for new entries, an
+ * XAUTOCLAIM loop for entries that failed (once their backoff has passed) or whose consumer
+ * died, and a claim keeper so an entry being worked on is never redelivered meanwhile.
+ */
+export async function startSubscription(deps: SubscriptionDeps, sub: Subscription & { options: HandlerOptions }): Promise<RunningSubscription> {
+  const { redis, blocking, consumer, log } = deps;
+  const group = sub.handler;
+  const stream = keys.stream(deps.prefix, sub.eventType);
+  const { concurrency, backoff } = sub.options;
+  const slog = log.child({ handler: group, eventType: sub.eventType });
+  const abort = new AbortController();
+  const running = new Map<string, Promise<unknown>>();
+  const keeper = new ClaimKeeper(redis, stream, group, consumer, deps.claimIdleMs, slog);
+  let slotWaiter: (() => void) | null = null;
+  let stopping = false;
+
+  await ensureGroup(redis, stream, group);
+
+  const entryDeps = {
+    db: deps.db, redis, prefix: deps.prefix, stream, log: slog, relay: deps.relay, signal: abort.signal,
+    onOutcome: deps.onOutcome,
+    scheduleRetry: (id: string, delayMs: number) => keeper.release(id, delayMs),
+  };
+
+  const dispatch = (id: string, fields: string[], attempt: number) => {
+    if (running.has(id)) return;
+    keeper.hold(id);
+    const task = processEntry(entryDeps, sub, id, fields, attempt)
+      .catch((thrown) => slog.error("entry left pending after an error", { entryId: id, err: toError(thrown) }))
+      .finally(() => {
+        keeper.forget(id);
+        running.delete(id);
+        slotWaiter?.();
+      });
+    running.set(id, task);
+  };
+
+  const freeSlots = () => concurrency - running.size;
+  const waitForSlot = () =>
+    freeSlots() > 0 || stopping ? Promise.resolve() : new Promise<void>((r) => (slotWaiter = () => ((slotWaiter = null), r())));
+
+  const readLoop = async () => {
+    let failures = 0;
+    while (!stopping) {
+      await waitForSlot();
+      if (stopping) break;
+      try {
+        const reply = (await blocking.xreadgroup(
+          "GROUP", group, consumer, "COUNT", freeSlots(), "BLOCK", deps.blockMs, "STREAMS", stream, ">",
+        )) as [string, [string, string[]][]][] | null;
+        failures = 0;
+        for (const [, entries] of reply ?? []) for (const [id, fields] of entries) dispatch(id, fields, 1);
+      } catch (thrown) {
+        if (stopping) break;
+        if (isNoGroupError(thrown)) {
+          slog.warn("consumer group missing; recreating it");
+          await ensureGroup(redis, stream, group).catch(() => {});
+          continue;
+        }
+        failures++;
+        if (failures === 1) slog.warn("read failed; backing off", { err: toError(thrown) });
+        await sleep(Math.min(100 * 2 ** failures, 5_000), abort.signal);
+      }
+    }
+  };
+
+  let cursor = "0-0";
+  const reclaimOnce = async () => {
+    // A few XAUTOCLAIM pages per tick at most, and never more entries than free slots.
+    for (let page = 0; page < 4 && freeSlots() > 0 && !stopping; page++) {
+      const r = await reclaimEntries(redis, stream, group, consumer, deps.claimIdleMs, cursor, freeSlots());
+      cursor = r.cursor;
+      for (const id of r.deleted) {
+        await recoverDeletedEntry({ sql: deps.sql, redis, prefix: deps.prefix, log: slog }, sub, id);
+      }
+      for (const e of r.entries) dispatch(e.id, e.fields, e.deliveries);
+      if (cursor === "0-0") break;
+    }
+  };
+  const reclaimEveryMs = Math.min(1_000, Math.max(50, Math.floor(Math.min(backoff.initialMs, deps.claimIdleMs) / 4)));
+  const reclaimLoop = async () => {
+    while (!stopping) {
+      await sleep(reclaimEveryMs, abort.signal);
+      if (stopping) break;
+      await reclaimOnce().catch((thrown) => {
+        if (isNoGroupError(thrown)) return ensureGroup(redis, stream, group).catch(() => {});
+        slog.warn("reclaim failed", { err: toError(thrown) });
+      });
+    }
+  };
+
+  keeper.start();
+  const loops = Promise.all([readLoop(), reclaimLoop()]);
+
+  return {
+    handler: group,
+    eventType: sub.eventType,
+    stream,
+    inFlight: () => running.size,
+    async stop(deadline) {
+      stopping = true;
+      abort.abort();
+      slotWaiter?.();
+      const remaining = () => Math.max(0, deadline - Date.now());
+      // A read already sent returns within blockMs; its entries are run like any other.
+      await Promise.race([loops, sleep(remaining())]);
+      await Promise.race([Promise.allSettled([...running.values()]), sleep(remaining())]);
+      await keeper.handOver();
+      blocking.disconnect();
+    },
+  };
+}

@@ -25,20 +25,32 @@ export async function connectDatabase(config: Config): Promise<Database> {
   }
 }
 
+/** A client whose connection errors surface through the commands that fail, not as unhandled events. */
 export function createRedis(url: string): Redis {
-  return new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, enableAutoPipelining: false });
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  redis.on("error", () => {});
+  return redis;
+}
+
+/** A second connection with the same settings, for a command that blocks (XREADGROUP BLOCK). */
+export function duplicateRedis(redis: Redis): Redis {
+  const copy = redis.duplicate();
+  copy.on("error", () => {});
+  return copy;
 }
 
 /** Connects to Redis; a failure names REDIS_URL (password hidden) and how to start one. */
 export async function connectRedis(config: Config): Promise<Redis> {
   const redis = createRedis(config.REDIS_URL);
+  let cause: Error | undefined;
+  redis.once("error", (err: Error) => (cause ??= err));
   try {
     await withTimeout(redis.connect().then(() => redis.ping()), 5_000, "connecting");
     return redis;
   } catch (err) {
     redis.disconnect();
     throw new StartupError(
-      `cannot reach Redis at REDIS_URL=${redactUrl(config.REDIS_URL)} (${(err as Error).message}); ` +
+      `cannot reach Redis at REDIS_URL=${redactUrl(config.REDIS_URL)} (${(cause ?? (err as Error)).message}); ` +
         "start one with `docker compose up -d redis` or set REDIS_URL",
     );
   }

@@ -2,6 +2,7 @@ import { Cron } from "croner";
 import type Redis from "ioredis";
 import type { Config } from "./config.ts";
 import type { Database } from "./db/client.ts";
+import { duplicateRedis } from "./deps.ts";
 import { toError } from "./lib/errors.ts";
 import { withLock } from "./lib/lock.ts";
 import type { Logger } from "./lib/logger.ts";
@@ -71,7 +72,7 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
         subs.map((sub) =>
           startSubscription(
             {
-              db: deps.db, sql: deps.sql, redis, blocking: redis.duplicate(), prefix, consumer: config.consumerName,
+              db: deps.db, sql: deps.sql, redis, blocking: duplicateRedis(redis), prefix, consumer: config.consumerName,
               claimIdleMs: config.CLAIM_IDLE_MS, blockMs: config.READ_BLOCK_MS, log, relay: relay ?? undefined, onOutcome: deps.onOutcome,
             },
             sub,

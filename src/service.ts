@@ -1,0 +1,79 @@
+import type Redis from "ioredis";
+import pkg from "../package.json" with { type: "json" };
+import { ConfigError, loadConfig, type Config } from "./config.ts";
+import type { Database } from "./db/client.ts";
+import { migrateDatabase } from "./db/migrate.ts";
+import { connectDatabase, connectRedis, StartupError } from "./deps.ts";
+import { startEngine } from "./engine.ts";
+import { createApp } from "./http/app.ts";
+import { toError } from "./lib/errors.ts";
+import { createLogger } from "./lib/logger.ts";
+import type { Subscription } from "./streams/handler.ts";
+
+/**
+ * Runs the whole service in this process: configuration, migrations, PostgreSQL and Redis, the
+ * delivery engine and the HTTP API, until SIGTERM or SIGINT. Bad configuration or an unreachable
+ * dependency prints one line naming the variable and exits 1.
+ */
+export async function runService(subscriptions: Subscription[]): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const problem of err.problems) console.error(`configuration error: ${problem}`);
+    process.exit(1);
+  }
+
+  const log = createLogger({ level: config.LOG_LEVEL, service: config.SERVICE_NAME });
+  const startedAt = Date.now();
+
+  let database: Database, redis: Redis;
+  try {
+    if (config.MIGRATE_ON_START) await migrateOrExplain(config);
+    database = await connectDatabase(config);
+    redis = await connectRedis(config);
+  } catch (err) {
+    console.error(err instanceof StartupError ? err.message : `startup failed: ${toError(err).message}`);
+    process.exit(1);
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal, timeoutMs: config.SHUTDOWN_TIMEOUT_MS });
+    try {
+      await server.stop();
+      await engine.stop();
+      await redis.quit().catch(() => redis.disconnect());
+      await database.sql.end({ timeout: 5 });
+    } catch (err) {
+      log.error("shutdown was not clean", { err: toError(err) });
+    }
+    log.info("stopped", { signal });
+    process.exit(code);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+
+  const engine = await startEngine({
+    ...database, config, redis, log, subscriptions,
+    onFatal: (reason) => void shutdown(`fatal: ${reason}`, 1),
+  });
+  const app = createApp({ sql: database.sql, redis, engine, version: pkg.version, startedAt });
+  const server = Bun.serve({ port: config.PORT, fetch: app.fetch });
+  log.info("orderstream started", { port: server.port, consumer: config.consumerName, prefix: config.STREAM_PREFIX });
+}
+
+async function migrateOrExplain(config: Config): Promise<void> {
+  try {
+    await migrateDatabase(config.DATABASE_URL);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "CONNECT_TIMEOUT" || code === "28P01" || code === "28000") {
+      await connectDatabase(config); // throws the StartupError that names DATABASE_URL
+    }
+    throw err;
+  }
+}

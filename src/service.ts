@@ -4,7 +4,7 @@ import { ConfigError, loadConfig, type Config } from "./config.ts";
 import type { Database } from "./db/client.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { connectDatabase, connectRedis, StartupError } from "./deps.ts";
-import { startEngine } from "./engine.ts";
+import { startEngine, type Engine } from "./engine.ts";
 import { createApp } from "./http/app.ts";
 import { toError } from "./lib/errors.ts";
 import { createLogger } from "./lib/logger.ts";
@@ -38,16 +38,21 @@ export async function runService(subscriptions: Subscription[]): Promise<void> {
     process.exit(1);
   }
 
+  // Unset while startEngine waits for the consumer name; a signal then must still stop cleanly.
+  let engine: Engine | undefined;
+  let server: ReturnType<typeof Bun.serve> | undefined;
   let stopping = false;
   const shutdown = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     log.info("shutting down", { signal, timeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     try {
-      await server.stop();
-      await engine.stop();
+      await server?.stop();
+      await engine?.stop();
       await redis.quit().catch(() => redis.disconnect());
-      await database.sql.end({ timeout: 5 });
+      // MUST NOT wait: engine.stop() already gave handlers SHUTDOWN_TIMEOUT_MS, so a transaction
+      // still open is a handler past its deadline whose entry was handed over. Closing rolls it back.
+      await database.sql.end({ timeout: 0 });
     } catch (err) {
       log.error("shutdown was not clean", { err: toError(err) });
     }
@@ -57,12 +62,12 @@ export async function runService(subscriptions: Subscription[]): Promise<void> {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
 
-  const engine = await startEngine({
+  engine = await startEngine({
     ...database, config, redis, log, subscriptions,
     onFatal: (reason) => void shutdown(`fatal: ${reason}`, 1),
   });
   const app = createApp({ sql: database.sql, redis, engine, version: pkg.version, startedAt });
-  const server = Bun.serve({ port: config.PORT, fetch: app.fetch });
+  server = Bun.serve({ port: config.PORT, fetch: app.fetch });
   log.info("orderstream started", { port: server.port, consumer: config.consumerName, prefix: config.STREAM_PREFIX });
 }
 

@@ -35,12 +35,12 @@ export async function trimStreams(redis: Redis, prefix: string, retentionMs: num
 export async function deleteProcessedOutboxRows(sql: Sql, subs: Subscription[], retentionMs: number, limit = 5_000): Promise<number> {
   const types = subs.map((s) => s.eventType);
   const handlers = subs.map((s) => s.handler);
-  const cutoff = new Date(Date.now() - retentionMs);
+  const cutoff = new Date(Date.now() - retentionMs).toISOString();
   const [row] = await sql<{ n: number }[]>`
     with subs(event_type, handler) as (select * from unnest(${types}::text[], ${handlers}::text[])),
     doomed as (
       select o.id from outbox o
-      where o.published_at < ${cutoff}
+      where o.published_at < ${cutoff}::timestamptz
         and not exists (
           select 1 from subs s where s.event_type = o.event_type
             and not exists (select 1 from processed_events p where p.handler = s.handler and p.event_id = o.id))

@@ -1,0 +1,140 @@
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { z } from "zod";
+import { UnrecoverableError } from "../src/lib/errors.ts";
+import type { OutcomeReport } from "../src/streams/process-entry.ts";
+import { subscribe, type HandlerContext } from "../src/streams/handler.ts";
+import { keys } from "../src/streams/keys.ts";
+import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
+
+let ctx: TestContext;
+beforeEach(async () => (ctx = await createTestContext()));
+afterEach(() => ctx.cleanup());
+
+const userCreated = z.object({ userId: z.string() });
+const record = (c: HandlerContext, eventId: string, note = "") =>
+  c.tx.execute(sql`insert into effects (handler, event_id, note) values (${c.handler}, ${eventId}, ${note})`);
+const effects = async (handler?: string) =>
+  handler
+    ? ctx.sql<{ event_id: string; note: string }[]>`select event_id, note from effects where handler = ${handler}`
+    : ctx.sql<{ event_id: string; note: string }[]>`select event_id, note from effects`;
+const pending = async (eventType: string, group: string) =>
+  Number(((await ctx.redis.xpending(keys.stream(ctx.prefix, eventType), group)) as [number])[0]);
+const deadLetters = async () => {
+  const entries = await ctx.redis.xrange(keys.deadLetters(ctx.prefix), "-", "+");
+  return entries.map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]]]))) as Record<string, string>);
+};
+
+test("one event fans out to every handler of its type, each running it once", async () => {
+  const handle = async (e: { id: string }, c: HandlerContext) => void (await record(c, e.id));
+  await ctx.startEngine([
+    subscribe({ handler: "mailer", eventType: "user.created", schema: userCreated, handle }),
+    subscribe({ handler: "crm", eventType: "user.created", schema: userCreated, handle }),
+  ]);
+  const id = await insertOutboxRow(ctx.sql, "user.created", { userId: "u1" });
+  await waitFor("both handlers", async () => (await effects()).length === 2);
+  await Bun.sleep(300);
+  expect((await effects("mailer")).map((r) => r.event_id)).toEqual([id]);
+  expect((await effects("crm")).map((r) => r.event_id)).toEqual([id]);
+  const records = await ctx.sql`select handler from processed_events where event_id = ${id} order by handler`;
+  expect(records.map((r) => r.handler)).toEqual(["crm", "mailer"]);
+});
+
+test("a handler that fails twice then succeeds runs three times, with growing delays, and commits once", async () => {
+  const runs: { attempt: number; at: number }[] = [];
+  await ctx.startEngine([
+    subscribe({
+      handler: "flaky", eventType: "user.created", schema: userCreated,
+      options: { backoff: { initialMs: 200, multiplier: 3, maxMs: 5_000 } },
+      handle: async (e, c) => {
+        runs.push({ attempt: c.attempt, at: Date.now() });
+        await record(c, e.id, `attempt ${c.attempt}`); // rolled back when the attempt fails
+        if (runs.length < 3) throw new Error(`transient failure ${runs.length}`);
+      },
+    }),
+  ]);
+  await insertOutboxRow(ctx.sql, "user.created", { userId: "u1" });
+  await waitFor("third attempt", async () => (await effects()).length === 1);
+  expect(runs.map((r) => r.attempt)).toEqual([1, 2, 3]);
+  const gap1 = runs[1]!.at - runs[0]!.at;
+  const gap2 = runs[2]!.at - runs[1]!.at;
+  expect(gap1).toBeGreaterThanOrEqual(150);
+  expect(gap2).toBeGreaterThan(gap1);
+  expect((await effects()).map((r) => r.note)).toEqual(["attempt 3"]);
+  expect(await pending("user.created", "flaky")).toBe(0);
+});
+
+test("an always-failing handler is dead-lettered after maxAttempts with its error, leaving nothing pending", async () => {
+  let runs = 0;
+  await ctx.startEngine([
+    subscribe({
+      handler: "broken", eventType: "user.created", schema: userCreated,
+      options: { maxAttempts: 3, backoff: { initialMs: 50, multiplier: 2, maxMs: 200 } },
+      handle: async () => {
+        runs++;
+        throw new Error("smtp said no");
+      },
+    }),
+  ]);
+  const id = await insertOutboxRow(ctx.sql, "user.created", { userId: "u9" });
+  const [dl] = await waitFor("dead letter", async () => ((await deadLetters()).length === 1 ? deadLetters() : null));
+  expect(dl).toMatchObject({
+    eventId: id, eventType: "user.created", handler: "broken", stream: keys.stream(ctx.prefix, "user.created"),
+    reason: "max_attempts", error: "smtp said no", attempts: "3",
+  });
+  expect(JSON.parse(dl!.payload!)).toEqual({ userId: "u9" });
+  expect(dl!.entryId).toMatch(/^\d+-\d+$/);
+  expect(Number.isNaN(Date.parse(dl!.failedAt!))).toBe(false);
+  expect(runs).toBe(3);
+  expect(await pending("user.created", "broken")).toBe(0);
+});
+
+test("a payload failing its schema is dead-lettered on the first attempt without running the handler", async () => {
+  let runs = 0;
+  const reports: OutcomeReport[] = [];
+  await ctx.startEngine(
+    [subscribe({ handler: "strict", eventType: "user.created", schema: userCreated, handle: async () => void runs++ })],
+    { onOutcome: (r) => reports.push(r) },
+  );
+  await insertOutboxRow(ctx.sql, "user.created", { userId: 42 });
+  const [dl] = await waitFor("dead letter", async () => ((await deadLetters()).length === 1 ? deadLetters() : null));
+  expect(dl).toMatchObject({ reason: "schema_invalid", attempts: "1", handler: "strict" });
+  expect(dl!.error).toContain("userId");
+  expect(runs).toBe(0);
+  expect(reports.map((r) => r.outcome)).toEqual(["dead_lettered"]);
+  expect(await pending("user.created", "strict")).toBe(0);
+});
+
+test("UnrecoverableError dead-letters at once", async () => {
+  let runs = 0;
+  await ctx.startEngine([
+    subscribe({
+      handler: "picky", eventType: "user.created", schema: userCreated,
+      handle: async () => {
+        runs++;
+        throw new UnrecoverableError("user is banned");
+      },
+    }),
+  ]);
+  await insertOutboxRow(ctx.sql, "user.created", { userId: "u1" });
+  const [dl] = await waitFor("dead letter", async () => ((await deadLetters()).length === 1 ? deadLetters() : null));
+  expect(dl).toMatchObject({ reason: "unrecoverable", error: "user is banned", attempts: "1" });
+  expect(runs).toBe(1);
+});
+
+test("a duplicated stream entry changes state once and both entries are acked", async () => {
+  const reports: OutcomeReport[] = [];
+  await ctx.startEngine(
+    [subscribe({ handler: "once", eventType: "user.created", schema: userCreated, handle: async (e, c) => void (await record(c, e.id)) })],
+    { onOutcome: (r) => reports.push(r) },
+  );
+  const id = await insertOutboxRow(ctx.sql, "user.created", { userId: "u1" });
+  await waitFor("first delivery", async () => (await effects()).length === 1);
+  // What a relay crash between XADD and commit leaves behind: the same event on the stream twice.
+  const stream = keys.stream(ctx.prefix, "user.created");
+  const [[, fields]] = (await ctx.redis.xrange(stream, "-", "+")) as [[string, string[]]];
+  await ctx.redis.xadd(stream, "*", ...fields);
+  await waitFor("duplicate absorbed", () => reports.some((r) => r.outcome === "duplicate"));
+  expect((await effects()).map((r) => r.event_id)).toEqual([id]);
+  expect(await pending("user.created", "once")).toBe(0);
+});

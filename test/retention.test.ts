@@ -1,0 +1,103 @@
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { ensureGroup } from "../src/streams/groups.ts";
+import { keys } from "../src/streams/keys.ts";
+import { deleteProcessedOutboxRows, trimStreams } from "../src/streams/maintenance.ts";
+import { removeStaleConsumers, trimStream } from "../src/streams/scripts.ts";
+import type { Subscription } from "../src/streams/handler.ts";
+import { createTestContext, type TestContext } from "./support/context.ts";
+
+let ctx: TestContext;
+beforeEach(async () => (ctx = await createTestContext()));
+afterEach(() => ctx.cleanup());
+
+const ids = async (stream: string) => (await ctx.redis.xrange(stream, "-", "+")).map(([id]) => id);
+const addEntries = async (stream: string, n: number) => {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push((await ctx.redis.xadd(stream, "*", "n", String(i)))!);
+  return out;
+};
+const read = (stream: string, group: string, count: number) =>
+  ctx.redis.xreadgroup("GROUP", group, "c1", "COUNT", count, "STREAMS", stream, ">") as Promise<[string, [string, string[]][]][]>;
+
+test("trimming never drops an entry a group still has pending or has not yet been delivered", async () => {
+  const stream = keys.stream(ctx.prefix, "order.created");
+  await ensureGroup(ctx.redis, stream, "fast");
+  await ensureGroup(ctx.redis, stream, "slow");
+  const entries = await addEntries(stream, 10);
+  // fast: everything delivered, all acked. slow: 6 delivered, entries 3..5 still pending, 6..9 undelivered.
+  await read(stream, "fast", 10);
+  await ctx.redis.xack(stream, "fast", ...entries);
+  await read(stream, "slow", 6);
+  await ctx.redis.xack(stream, "slow", ...entries.slice(0, 3));
+
+  await trimStream(ctx.redis, stream);
+  expect(await ids(stream)).toEqual(entries.slice(3));
+
+  // The slow group catches up: only then do its entries go.
+  await ctx.redis.xack(stream, "slow", ...entries.slice(3, 6));
+  await trimStream(ctx.redis, stream);
+  expect(await ids(stream)).toEqual(entries.slice(6));
+  await read(stream, "slow", 10);
+  await ctx.redis.xack(stream, "slow", ...entries.slice(6));
+  await trimStream(ctx.redis, stream);
+  expect(await ids(stream)).toEqual([]);
+});
+
+test("a stream nobody subscribes to keeps its retention window", async () => {
+  const stream = keys.stream(ctx.prefix, "audit.logged");
+  const old = await ctx.redis.xadd(stream, `${Date.now() - 10_000}-0`, "n", "old");
+  const recent = await ctx.redis.xadd(stream, "*", "n", "recent");
+  await trimStreams(ctx.redis, ctx.prefix, 5_000);
+  expect(await ids(stream)).toEqual([recent!]);
+  expect(old).not.toBe(recent);
+});
+
+test("outbox retention deletes only old rows every subscribed handler processed, with their records", async () => {
+  const subs = [
+    { handler: "a", eventType: "user.created" },
+    { handler: "b", eventType: "user.created" },
+  ] as Subscription[];
+  const insert = async (type: string, ageMs: number) => {
+    const [row] = await ctx.sql<{ id: string }[]>`
+      insert into outbox (event_type, payload, published_at) values (${type}, '{}', now() - ${ageMs} * interval '1 millisecond') returning id`;
+    return row!.id;
+  };
+  const done = await insert("user.created", 60_000);
+  const half = await insert("user.created", 60_000);
+  const recent = await insert("user.created", 1_000);
+  const unsubscribed = await insert("audit.logged", 60_000);
+  await ctx.sql`insert into processed_events (handler, event_id) values
+    ('a', ${done}), ('b', ${done}), ('a', ${half}), ('a', ${recent}), ('b', ${recent})`;
+
+  expect(await deleteProcessedOutboxRows(ctx.sql, subs, 30_000)).toBe(2);
+  const left = (await ctx.sql`select id from outbox`).map((r) => r.id).sort();
+  expect(left).toEqual([half, recent].sort());
+  const records = await ctx.sql`select event_id from processed_events where event_id = ${done}`;
+  expect(records.length).toBe(0);
+  expect(left).not.toContain(unsubscribed);
+});
+
+test("idle consumers with nothing pending leave the group; one with pending entries never does", async () => {
+  const stream = keys.stream(ctx.prefix, "user.created");
+  await ensureGroup(ctx.redis, stream, "g");
+  await addEntries(stream, 2);
+  await ctx.redis.xreadgroup("GROUP", "g", "holder", "COUNT", 1, "STREAMS", stream, ">");
+  await ctx.redis.xreadgroup("GROUP", "g", "idle", "COUNT", 1, "STREAMS", stream, ">");
+  const [[idleEntry]] = (await ctx.redis.xpending(stream, "g", "-", "+", 10, "idle")) as [[string]];
+  await ctx.redis.xack(stream, "g", idleEntry);
+  await ctx.redis.xgroup("CREATECONSUMER", stream, "g", "me");
+  await Bun.sleep(60);
+
+  expect(await removeStaleConsumers(ctx.redis, stream, "g", 50, "me")).toBe(1);
+  const names = ((await ctx.redis.xinfo("CONSUMERS", stream, "g")) as string[][]).map((c) => c[1]).sort();
+  expect(names).toEqual(["holder", "me"]);
+});
+
+test("only one machine runs maintenance at a time", async () => {
+  const a = await ctx.startEngine([], { parts: { relay: false, consumers: false, stats: false } });
+  const b = await ctx.startEngine([], { parts: { relay: false, consumers: false, stats: false } });
+  await ctx.redis.set(keys.lock(ctx.prefix, "maintenance"), "someone-else", "PX", 5_000);
+  expect(await a.runMaintenance()).toBe(false);
+  await ctx.redis.del(keys.lock(ctx.prefix, "maintenance"));
+  expect(await b.runMaintenance()).toBe(true);
+});

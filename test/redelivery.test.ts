@@ -1,0 +1,124 @@
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { z } from "zod";
+import { findByStreamId } from "../src/outbox/claim.ts";
+import { subscribe, type HandlerContext } from "../src/streams/handler.ts";
+import { keys } from "../src/streams/keys.ts";
+import { publishRows } from "../src/streams/publisher.ts";
+import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
+
+let ctx: TestContext;
+beforeEach(async () => (ctx = await createTestContext()));
+afterEach(() => ctx.cleanup());
+
+const job = z.object({ n: z.number() });
+const record = (c: HandlerContext, eventId: string, note = "") =>
+  c.tx.execute(sql`insert into effects (handler, event_id, note) values (${c.handler}, ${eventId}, ${note})`);
+const countEffects = async () => Number((await ctx.sql`select count(*)::int as n from effects`)[0]!.n);
+
+test("a slow handler keeps its claim: no other consumer claims or runs the entry meanwhile", async () => {
+  let runs = 0;
+  const outcomes: string[] = [];
+  const sub = subscribe({
+    handler: "slow", eventType: "job.run", schema: job,
+    handle: async (e, c) => {
+      runs++;
+      await Bun.sleep(2_500); // several times CLAIM_IDLE_MS (600 ms here)
+      await record(c, e.id, c.handler);
+    },
+  });
+  const opts = (name: string) => ({ env: { CLAIM_IDLE_MS: "600", CONSUMER_NAME: `${ctx.prefix}-${name}` }, onOutcome: (r: { outcome: string }) => void outcomes.push(r.outcome) });
+  await ctx.startEngine([sub], opts("a"));
+  await ctx.startEngine([sub], opts("b"));
+  await insertOutboxRow(ctx.sql, "job.run", { n: 1 });
+  await waitFor("handler running", () => runs === 1);
+  await Bun.sleep(1_500);
+  // Still delivered once, to the consumer running it: nobody reclaimed it while it ran.
+  const [[, , , deliveries]] = (await ctx.redis.xpending(keys.stream(ctx.prefix, "job.run"), "slow", "-", "+", 10)) as [[string, string, number, number]];
+  expect(deliveries).toBe(1);
+  await waitFor("effect", async () => (await countEffects()) === 1);
+  await Bun.sleep(300);
+  expect(runs).toBe(1);
+  expect(outcomes).toEqual(["processed"]);
+});
+
+test("a handler never runs more entries at once than its concurrency", async () => {
+  let running = 0;
+  let maxRunning = 0;
+  await ctx.startEngine([
+    subscribe({
+      handler: "pool", eventType: "job.run", schema: job, options: { concurrency: 2 },
+      handle: async (e, c) => {
+        maxRunning = Math.max(maxRunning, ++running);
+        await Bun.sleep(150);
+        running--;
+        await record(c, e.id);
+      },
+    }),
+  ]);
+  for (let n = 0; n < 6; n++) await insertOutboxRow(ctx.sql, "job.run", { n });
+  await waitFor("all six", async () => (await countEffects()) === 6);
+  expect(maxRunning).toBe(2);
+});
+
+test("a pending entry deleted from its stream is recovered from the outbox and processed", async () => {
+  let fail = true;
+  await ctx.startEngine([
+    subscribe({
+      handler: "picky", eventType: "job.run", schema: job,
+      options: { backoff: { initialMs: 300, multiplier: 2, maxMs: 1_000 } },
+      handle: async (e, c) => {
+        if (fail) throw new Error("not yet");
+        await record(c, e.id);
+      },
+    }),
+  ]);
+  const id = await insertOutboxRow(ctx.sql, "job.run", { n: 7 });
+  const stream = keys.stream(ctx.prefix, "job.run");
+  const [[entryId]] = await waitFor("first failure", async () => {
+    const p = (await ctx.redis.xpending(stream, "picky", "-", "+", 10)) as [string, string, number, number][];
+    return p.length === 1 ? p : null;
+  });
+  await ctx.redis.xdel(stream, entryId);
+  fail = false;
+  await waitFor("recovered effect", async () => (await countEffects()) === 1);
+  const [row] = await ctx.sql`select event_id from effects`;
+  expect(row!.event_id).toBe(id);
+});
+
+test("a re-driven entry runs only for its target handler", async () => {
+  const ran: string[] = [];
+  const handle = async (e: { id: string }, c: HandlerContext) => {
+    ran.push(c.handler);
+    await record(c, e.id);
+  };
+  await ctx.startEngine([
+    subscribe({ handler: "a", eventType: "job.run", schema: job, handle }),
+    subscribe({ handler: "b", eventType: "job.run", schema: job, handle }),
+  ], { parts: { relay: false } });
+  const id = await insertOutboxRow(ctx.sql, "job.run", { n: 1 });
+  const [entryId] = await publishRows(ctx.redis, ctx.prefix, [(await ctx.sql`select id, event_type, aggregate_id, tenant_id, payload::text as payload, created_at from outbox where id = ${id}`)[0] as never], "b");
+  await waitFor("b ran", () => ran.includes("b"));
+  const stream = keys.stream(ctx.prefix, "job.run");
+  await waitFor("a acked without running", async () => Number(((await ctx.redis.xpending(stream, "a")) as [number])[0]) === 0);
+  expect(ran).toEqual(["b"]);
+  expect(entryId).toMatch(/^\d+-\d+$/);
+  expect(await findByStreamId(ctx.sql, "job.run", entryId!)).toBeUndefined(); // a re-drive is not the row's own entry
+});
+
+test("an event a handler writes with ctx.writeEvent is delivered to its own handlers", async () => {
+  await ctx.startEngine([
+    subscribe({
+      handler: "orders", eventType: "order.created", schema: z.object({ orderId: z.string() }),
+      handle: async (e, c) => void (await c.writeEvent({ eventType: "order.confirmed", payload: { orderId: e.payload.orderId }, aggregateId: e.payload.orderId })),
+    }),
+    subscribe({
+      handler: "mailer", eventType: "order.confirmed", schema: z.object({ orderId: z.string() }),
+      handle: async (e, c) => void (await record(c, e.id, e.payload.orderId)),
+    }),
+  ]);
+  await insertOutboxRow(ctx.sql, "order.created", { orderId: "o-1" });
+  await waitFor("confirmation handled", async () => (await countEffects()) === 1);
+  const [row] = await ctx.sql`select note from effects`;
+  expect(row!.note).toBe("o-1");
+});

@@ -75,9 +75,9 @@ test("a pending entry deleted from its stream is recovered from the outbox and p
   ]);
   const id = await insertOutboxRow(ctx.sql, "job.run", { n: 7 });
   const stream = keys.stream(ctx.prefix, "job.run");
-  const [[entryId]] = await waitFor("first failure", async () => {
+  const entryId = await waitFor("first failure", async () => {
     const p = (await ctx.redis.xpending(stream, "picky", "-", "+", 10)) as [string, string, number, number][];
-    return p.length === 1 ? p : null;
+    return p.length === 1 ? p[0]![0] : null;
   });
   await ctx.redis.xdel(stream, entryId);
   fail = false;

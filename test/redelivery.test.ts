@@ -86,6 +86,31 @@ test("a pending entry deleted from its stream is recovered from the outbox and p
   expect(row!.event_id).toBe(id);
 });
 
+test("a failed entry deleted while it waits out a backoff longer than the claim idle time is recovered too", async () => {
+  let fail = true;
+  await ctx.startEngine([
+    subscribe({
+      handler: "patient", eventType: "job.run", schema: job,
+      options: { backoff: { initialMs: 3_000, multiplier: 2, maxMs: 10_000 } },
+      handle: async (e, c) => {
+        if (fail) throw new Error("not yet");
+        await record(c, e.id);
+      },
+    }),
+  ], { env: { CLAIM_IDLE_MS: "600" } });
+  const id = await insertOutboxRow(ctx.sql, "job.run", { n: 8 });
+  const stream = keys.stream(ctx.prefix, "job.run");
+  const entryId = await waitFor("first failure", async () => {
+    const p = (await ctx.redis.xpending(stream, "patient", "-", "+", 10)) as [string, string, number, number][];
+    return p.length === 1 ? p[0]![0] : null;
+  });
+  fail = false;
+  await ctx.redis.xdel(stream, entryId);
+  await waitFor("recovered effect", async () => (await countEffects()) === 1, 2_500);
+  const [row] = await ctx.sql`select event_id from effects`;
+  expect(row!.event_id).toBe(id);
+});
+
 test("a re-driven entry runs only for its target handler", async () => {
   const ran: string[] = [];
   const handle = async (e: { id: string }, c: HandlerContext) => {

@@ -9,7 +9,9 @@ import type { Logger } from "../lib/logger.ts";
  *   so a slow handler is never run twice at once, while a dead consumer's entries go idle;
  * - a failed entry's idle time is set so it crosses `claimIdleMs` exactly when its backoff ends
  *   (entries with a longer backoff are kept fresh until then).
- * Every XCLAIM goes through one queue so a refresh can never undo a release.
+ * Every XCLAIM goes through one queue so a refresh can never undo a release. XCLAIM silently drops
+ * entries deleted from the stream; a failed entry that vanished that way is reported to
+ * `onVanished` so it is recovered from the outbox rather than lost.
  */
 export class ClaimKeeper {
   private held = new Set<string>();
@@ -24,6 +26,7 @@ export class ClaimKeeper {
     private consumer: string,
     private claimIdleMs: number,
     private log: Logger,
+    private onVanished: (id: string) => Promise<void>,
   ) {}
 
   start(): void {
@@ -48,7 +51,7 @@ export class ClaimKeeper {
         this.waiting.set(id, Date.now() + delayMs);
         return;
       }
-      await this.setIdle([id], this.claimIdleMs - delayMs);
+      await this.setIdle([id], this.claimIdleMs - delayMs, true);
     });
   }
 
@@ -73,17 +76,26 @@ export class ClaimKeeper {
           fresh.push(id);
         } else {
           this.waiting.delete(id);
-          await this.setIdle([id], this.claimIdleMs - Math.max(0, due - now));
+          await this.setIdle([id], this.claimIdleMs - Math.max(0, due - now), true);
         }
       }
-      await this.setIdle(fresh, 0);
+      await this.setIdle(fresh, 0, true);
     }).catch((thrown) => this.log.warn("could not refresh held entries", { err: toError(thrown) }));
   }
 
-  private async setIdle(ids: string[], idleMs: number): Promise<void> {
+  private async setIdle(ids: string[], idleMs: number, watch = false): Promise<void> {
     if (ids.length === 0) return;
     // Only entries still in the PEL are touched: acked ones are ignored by XCLAIM.
-    await this.redis.xclaim(this.stream, this.group, this.consumer, 0, ...ids, "IDLE", Math.max(0, Math.floor(idleMs)), "JUSTID");
+    const claimed = (await this.redis.xclaim(this.stream, this.group, this.consumer, 0, ...ids, "IDLE", Math.max(0, Math.floor(idleMs)), "JUSTID")) as string[];
+    if (!watch || claimed.length === ids.length) return;
+    const kept = new Set(claimed);
+    for (const id of ids) {
+      // Held entries are being run right now and acked by their own run; only waiting ones can vanish unseen.
+      if (kept.has(id) || this.held.has(id)) continue;
+      // Still in the stream means someone acked it; gone means deleted while pending.
+      const [entry] = await this.redis.xrange(this.stream, id, id);
+      if (!entry) await this.onVanished(id);
+    }
   }
 
   private enqueue(op: () => Promise<void>): Promise<void> {

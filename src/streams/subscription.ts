@@ -50,7 +50,8 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
   const slog = log.child({ handler: group, eventType: sub.eventType });
   const abort = new AbortController();
   const running = new Map<string, Promise<unknown>>();
-  const keeper = new ClaimKeeper(redis, stream, group, consumer, deps.claimIdleMs, slog);
+  const recover = (id: string) => recoverDeletedEntry({ sql: deps.sql, redis, prefix: deps.prefix, log: slog }, sub, id);
+  const keeper = new ClaimKeeper(redis, stream, group, consumer, deps.claimIdleMs, slog, recover);
   let slotWaiter: (() => void) | null = null;
   let stopping = false;
 
@@ -110,9 +111,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
     for (let page = 0; page < 4 && freeSlots() > 0 && !stopping; page++) {
       const r = await reclaimEntries(redis, stream, group, consumer, deps.claimIdleMs, cursor, freeSlots());
       cursor = r.cursor;
-      for (const id of r.deleted) {
-        await recoverDeletedEntry({ sql: deps.sql, redis, prefix: deps.prefix, log: slog }, sub, id);
-      }
+      for (const id of r.deleted) await recover(id);
       for (const e of r.entries) dispatch(e.id, e.fields, e.deliveries);
       if (cursor === "0-0") break;
     }

@@ -10,8 +10,8 @@ import { countOutbox } from "./outbox/claim.ts";
 import { startRelay, type Relay } from "./outbox/schedule.ts";
 import { claimConsumerName, type ConsumerIdentity } from "./streams/consumer-identity.ts";
 import { resolveSubscriptions, type Subscription } from "./streams/handler.ts";
-import { keys } from "./streams/keys.ts";
-import { deleteProcessedOutboxRows, removeIdleConsumers, trimStreams } from "./streams/maintenance.ts";
+import { eventTypeOf, keys } from "./streams/keys.ts";
+import { deleteProcessedOutboxRows, listEventStreams, removeIdleConsumers, trimStreams } from "./streams/maintenance.ts";
 import type { OutcomeReport } from "./streams/process-entry.ts";
 import { collectStreamStats } from "./streams/stream-stats.ts";
 import { startSubscription, type RunningSubscription } from "./streams/subscription.ts";
@@ -104,10 +104,11 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
   }
 
   if (stats) {
-    const eventTypes = [...new Set(subs.map((s) => s.eventType))];
     const timer = setInterval(async () => {
       try {
         const outbox = await countOutbox(deps.sql);
+        // Every stream under the prefix, including types this process has no handler for.
+        const eventTypes = (await listEventStreams(redis, prefix)).map((key) => eventTypeOf(prefix, key)!);
         const streams = await collectStreamStats(redis, prefix, eventTypes);
         log.info("stats", { outbox, streams, relay: relay?.status() });
       } catch (thrown) {

@@ -138,3 +138,21 @@ test("a duplicated stream entry changes state once and both entries are acked", 
   expect((await effects()).map((r) => r.event_id)).toEqual([id]);
   expect(await pending("user.created", "once")).toBe(0);
 });
+
+test("a rate limit spreads runs over windows shared by every machine", async () => {
+  const starts: number[] = [];
+  const sub = subscribe({
+    handler: "throttled", eventType: "user.created", schema: userCreated,
+    options: { rateLimit: { max: 2, durationMs: 400 } },
+    handle: async (e, c) => {
+      starts.push(Date.now());
+      await record(c, e.id);
+    },
+  });
+  await ctx.startEngine([sub], { env: { CONSUMER_NAME: `${ctx.prefix}-a` } });
+  await ctx.startEngine([sub], { env: { CONSUMER_NAME: `${ctx.prefix}-b` } });
+  await ctx.sql`insert into outbox (event_type, payload) select 'user.created', jsonb_build_object('userId', g::text) from generate_series(1, 6) g`;
+  await waitFor("all six", async () => (await effects()).length === 6);
+  // Six runs at two per 400 ms window cannot fit in fewer than three windows.
+  expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(400);
+});

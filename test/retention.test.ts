@@ -1,10 +1,11 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
+import { createLogger } from "../src/lib/logger.ts";
 import { ensureGroup } from "../src/streams/groups.ts";
 import { keys } from "../src/streams/keys.ts";
 import { deleteProcessedOutboxRows, trimStreams } from "../src/streams/maintenance.ts";
 import { removeStaleConsumers, trimStream } from "../src/streams/scripts.ts";
 import type { Subscription } from "../src/streams/handler.ts";
-import { createTestContext, type TestContext } from "./support/context.ts";
+import { createTestContext, waitFor, type TestContext } from "./support/context.ts";
 
 let ctx: TestContext;
 beforeEach(async () => (ctx = await createTestContext()));
@@ -100,4 +101,21 @@ test("only one machine runs maintenance at a time", async () => {
   expect(await a.runMaintenance()).toBe(false);
   await ctx.redis.del(keys.lock(ctx.prefix, "maintenance"));
   expect(await b.runMaintenance()).toBe(true);
+});
+
+test("a stats line reports the outbox and, per stream, length, each group's pending and lag, and dead letters", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger({ level: "info", write: (line) => lines.push(JSON.parse(line)) });
+  const stream = keys.stream(ctx.prefix, "user.created");
+  await ensureGroup(ctx.redis, stream, "mailer");
+  await addEntries(stream, 3);
+  await read(stream, "mailer", 1);
+  await ctx.redis.hincrby(keys.deadLetterCounts(ctx.prefix), "user.created", 2);
+  await ctx.sql`insert into outbox (event_type, payload) values ('user.created', '{}')`;
+  await ctx.startEngine([], { log, env: { STATS_INTERVAL_MS: "200" }, parts: { relay: false, consumers: false, maintenance: false } });
+  const stats = await waitFor("stats line", () => lines.find((l) => l.msg === "stats"));
+  expect(stats.outbox).toMatchObject({ pending: 1, published: 0 });
+  expect(stats.streams).toEqual([
+    { eventType: "user.created", length: 3, groups: [{ handler: "mailer", pending: 1, lag: 2 }], deadLettered: 2 },
+  ]);
 });

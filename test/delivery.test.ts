@@ -156,3 +156,29 @@ test("a rate limit spreads runs over windows shared by every machine", async () 
   // Six runs at two per 400 ms window cannot fit in fewer than three windows.
   expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(400);
 });
+
+test("deliveries that fail before reaching the handler (database unavailable) never use up attempts", async () => {
+  const attempts: number[] = [];
+  const reports: OutcomeReport[] = [];
+  await ctx.startEngine(
+    [
+      subscribe({
+        handler: "steady", eventType: "user.created", schema: userCreated,
+        options: { maxAttempts: 2, backoff: { initialMs: 50, multiplier: 2, maxMs: 200 } },
+        handle: async (e, c) => {
+          attempts.push(c.attempt);
+          await record(c, e.id);
+        },
+      }),
+    ],
+    { onOutcome: (r) => reports.push(r) },
+  );
+  // The engine's own transaction step fails while the table is away, as it would with PostgreSQL down.
+  await ctx.sql`alter table processed_events rename to processed_events_away`;
+  await insertOutboxRow(ctx.sql, "user.created", { userId: "u1" });
+  await waitFor("several failed deliveries", () => reports.filter((r) => r.outcome === "retry").length >= 4);
+  await ctx.sql`alter table processed_events_away rename to processed_events`;
+  await waitFor("effect", async () => (await effects()).length === 1);
+  expect(attempts).toEqual([1]);
+  expect(await deadLetters()).toEqual([]);
+});

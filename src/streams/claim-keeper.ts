@@ -43,10 +43,17 @@ export class ClaimKeeper {
     this.held.delete(id);
   }
 
-  /** Leaves the entry pending and makes it claimable once `delayMs` has passed. */
-  release(id: string, delayMs: number): Promise<void> {
+  /**
+   * Leaves the entry pending and makes it claimable once `delayMs` has passed. With `deliveries`,
+   * the entry's delivery count is set back to it, so a delivery that never reached the handler
+   * does not use up one of its attempts.
+   */
+  release(id: string, delayMs: number, deliveries?: number): Promise<void> {
     return this.enqueue(async () => {
       this.held.delete(id);
+      if (deliveries !== undefined) {
+        await this.redis.xclaim(this.stream, this.group, this.consumer, 0, id, "RETRYCOUNT", Math.max(0, deliveries), "JUSTID");
+      }
       if (delayMs > this.claimIdleMs) {
         this.waiting.set(id, Date.now() + delayMs);
         return;

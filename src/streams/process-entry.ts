@@ -31,8 +31,10 @@ export interface EntryDeps {
   relay?: Waker;
   signal?: AbortSignal;
   onOutcome?: (report: OutcomeReport) => void;
-  /** Leaves the entry pending and makes it due for redelivery after `delayMs`. */
-  scheduleRetry(entryId: string, delayMs: number): Promise<void>;
+  /** Leaves the entry pending and makes it due for redelivery after `delayMs` (with `deliveries`: not counted). */
+  scheduleRetry(entryId: string, delayMs: number, deliveries?: number): Promise<void>;
+  /** Consecutive deliveries that failed before reaching the handler, shared by the subscription. */
+  outage: { failures: number };
 }
 
 /**
@@ -75,22 +77,30 @@ export async function processEntry(
     return deadLetter("schema_invalid", `payload does not match the ${event.type} schema: ${detail}`, event);
   }
 
+  let reachedHandler = false;
+  let applied: boolean;
   try {
     if (sub.options.rateLimit) await waitForRateLimit(redis, deps.prefix, sub.handler, sub.options.rateLimit, deps.signal);
     const typed = { ...event, payload: parsed.data };
-    const applied = await runOnce(deps.db, deps.relay, sub.handler, event.id, (tx) =>
-      sub.handle(typed, {
+    applied = await runOnce(deps.db, deps.relay, sub.handler, event.id, (tx) => {
+      reachedHandler = true;
+      return sub.handle(typed, {
         tx, redis, attempt, handler: sub.handler,
         log: log.child({ handler: sub.handler, eventId: event.id }),
         writeEvent: (input) => writeEvent(tx, input),
-      }),
-    );
-    // MUST ack only after the commit: a crash before this line redelivers, and runOnce skips the effect.
-    await redis.xack(stream, sub.handler, entryId);
-    const occurred = Date.parse(event.occurredAt);
-    return report(applied ? "processed" : "duplicate", Number.isFinite(occurred) ? { latencyMs: Date.now() - occurred } : {});
+      });
+    });
+    deps.outage.failures = 0;
   } catch (thrown) {
     const err = toError(thrown);
+    if (!reachedHandler) {
+      // The engine could not run the handler (PostgreSQL or Redis unavailable): not the handler's
+      // failure, so it must not use up an attempt nor dead-letter the event during an outage.
+      const delay = backoffDelay(++deps.outage.failures, sub.options.backoff);
+      log.warn("could not run the handler; retrying without counting the attempt", { handler: sub.handler, eventId: event.id, entryId, retryInMs: delay, err });
+      await deps.scheduleRetry(entryId, delay, attempt - 1);
+      return report("retry");
+    }
     if (isUnrecoverable(err)) return deadLetter("unrecoverable", err.message, event);
     if (attempt >= sub.options.maxAttempts) return deadLetter("max_attempts", err.message, event);
     const delay = backoffDelay(attempt, sub.options.backoff);
@@ -98,4 +108,11 @@ export async function processEntry(
     await deps.scheduleRetry(entryId, delay);
     return report("retry");
   }
+  // MUST ack only after the commit. A failed ack (or a crash before it) redelivers the entry, and
+  // runOnce then skips the effect and the ack is tried again; it is never a handler failure.
+  await redis.xack(stream, sub.handler, entryId).catch((thrown) =>
+    log.warn("ack failed after commit; the entry will be redelivered and acked as a duplicate", { entryId, err: toError(thrown) }),
+  );
+  const occurred = Date.parse(event.occurredAt);
+  return report(applied ? "processed" : "duplicate", Number.isFinite(occurred) ? { latencyMs: Date.now() - occurred } : {});
 }

@@ -60,7 +60,8 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
   const entryDeps = {
     db: deps.db, redis, prefix: deps.prefix, stream, log: slog, relay: deps.relay, signal: abort.signal,
     onOutcome: deps.onOutcome,
-    scheduleRetry: (id: string, delayMs: number) => keeper.release(id, delayMs),
+    scheduleRetry: (id: string, delayMs: number, deliveries?: number) => keeper.release(id, delayMs, deliveries),
+    outage: { failures: 0 },
   };
 
   const dispatch = (id: string, fields: string[], attempt: number) => {

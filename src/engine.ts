@@ -4,6 +4,7 @@ import type { Config } from "./config.ts";
 import type { Database } from "./db/client.ts";
 import { duplicateRedis } from "./deps.ts";
 import { toError } from "./lib/errors.ts";
+import { sleep } from "./lib/sleep.ts";
 import { withLock } from "./lib/lock.ts";
 import type { Logger } from "./lib/logger.ts";
 import { countOutbox } from "./outbox/claim.ts";
@@ -36,6 +37,8 @@ export interface EngineParts {
 
 export interface Engine {
   relay: Relay | null;
+  /** Settles once the consumers run (after the consumer name was claimed), or the engine stopped first. */
+  consumersStarted: Promise<void>;
   subscriptions(): RunningSubscription[];
   /** One maintenance pass (trim, retention, stale consumers) if no other machine is running one. */
   runMaintenance(): Promise<boolean>;
@@ -60,28 +63,39 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
     ? startRelay({ sql: deps.sql, redis, prefix, batchSize: config.RELAY_BATCH_SIZE, cron: config.RELAY_CRON, log: log.child({ component: "relay" }), onPublished: deps.onPublished })
     : null;
 
+  // Consumers start in the background: waiting for the consumer name (a restarted machine's old
+  // claim) must not hold back the relay or the HTTP API.
   let identity: ConsumerIdentity | null = null;
   let running: RunningSubscription[] = [];
-  if (consumers && subs.length > 0) {
+  const startConsumers = async () => {
+    if (!consumers || subs.length === 0) return;
     identity = await claimConsumerName({
       redis, prefix, name: config.consumerName, log, signal: stopAbort.signal,
       onLost: () => deps.onFatal?.("consumer name taken over by another process"),
     });
-    if (identity) {
-      running = await Promise.all(
-        subs.map((sub) =>
-          startSubscription(
-            {
-              db: deps.db, sql: deps.sql, redis, blocking: duplicateRedis(redis), prefix, consumer: config.consumerName,
-              claimIdleMs: config.CLAIM_IDLE_MS, blockMs: config.READ_BLOCK_MS, log, relay: relay ?? undefined, onOutcome: deps.onOutcome,
-            },
-            sub,
-          ),
-        ),
-      );
+    if (!identity) return; // stopped while waiting for the name
+    for (const sub of subs) {
+      while (!stopAbort.signal.aborted) {
+        const blocking = duplicateRedis(redis);
+        try {
+          running.push(await startSubscription({ ...subscriptionDeps, blocking }, sub));
+          break;
+        } catch (thrown) {
+          blocking.disconnect();
+          log.warn("could not start a consumer; retrying", { handler: sub.handler, eventType: sub.eventType, err: toError(thrown) });
+          await sleep(1_000, stopAbort.signal);
+        }
+      }
+    }
+    if (running.length === subs.length) {
       log.info("consumers started", { consumer: config.consumerName, subscriptions: subs.map((s) => `${s.handler}@${s.eventType}`) });
     }
-  }
+  };
+  const subscriptionDeps = {
+    db: deps.db, sql: deps.sql, redis, prefix, consumer: config.consumerName,
+    claimIdleMs: config.CLAIM_IDLE_MS, blockMs: config.READ_BLOCK_MS, log, relay: relay ?? undefined, onOutcome: deps.onOutcome,
+  };
+  const consumersStarted = startConsumers();
 
   const runMaintenance = async () => {
     const result = await withLock(redis, keys.lock(prefix, "maintenance"), 60_000, async () => {
@@ -120,14 +134,16 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
 
   return {
     relay,
+    consumersStarted,
     subscriptions: () => running,
     runMaintenance,
     async stop() {
       const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
       stopAbort.abort();
       for (const stopTimer of timers) stopTimer();
+      await consumersStarted;
       await Promise.all([relay?.stop(), ...running.map((s) => s.stop(deadline))]);
-      await identity?.release();
+      await (identity as ConsumerIdentity | null)?.release();
     },
   };
 }

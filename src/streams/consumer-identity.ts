@@ -1,5 +1,8 @@
+import { randomUUID } from "node:crypto";
+import { readlinkSync } from "node:fs";
+import { hostname } from "node:os";
 import type Redis from "ioredis";
-import { acquireLock, extendLock, releaseLock } from "../lib/lock.ts";
+import { extendLock, releaseLock } from "../lib/lock.ts";
 import type { Logger } from "../lib/logger.ts";
 import { sleep } from "../lib/sleep.ts";
 import { keys } from "./keys.ts";
@@ -20,16 +23,45 @@ export interface IdentityOptions {
   onLost: () => void;
 }
 
+// Host, PID namespace and PID: equal to ours only for an earlier life of this very process
+// (`bun --watch` restarts in place under the same PID), which therefore cannot still be running.
+export const PROCESS_IDENTITY = `${hostname()}|${pidNamespace()}|${process.pid}`;
+
+function pidNamespace(): string {
+  try {
+    return readlinkSync("/proc/self/ns/pid");
+  } catch {
+    return "-";
+  }
+}
+
+const TAKE_OVER = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) else return false end`;
+
+// Names held by engines of this process right now: those are alive and never taken over.
+const heldHere = new Set<string>();
+
+async function acquire(redis: Redis, key: string, ttlMs: number): Promise<string | null> {
+  const token = `${PROCESS_IDENTITY}|${randomUUID()}`;
+  let ok = (await redis.set(key, token, "PX", ttlMs, "NX")) === "OK";
+  if (!ok && !heldHere.has(key)) {
+    const holder = await redis.get(key);
+    ok = !!holder?.startsWith(`${PROCESS_IDENTITY}|`) && !heldHere.has(key) && (await redis.eval(TAKE_OVER, 1, key, holder, token, ttlMs)) === "OK";
+  }
+  if (ok) heldHere.add(key);
+  return ok ? token : null;
+}
+
 /**
  * Holds the consumer name for as long as this process consumes, so two processes sharing one
- * name never both run. A restarted machine waits here until its previous life's claim expires.
+ * name never both run. A restarted machine waits here until its previous life's claim expires
+ * (at most the TTL); a process restarted in place takes its own name back at once.
  */
 export async function claimConsumerName({ redis, prefix, name, log, ttlMs = 10_000, signal, onLost }: IdentityOptions): Promise<ConsumerIdentity | null> {
   const key = keys.consumerName(prefix, name);
   let token: string | null = null;
   let warned = false;
   while (!signal?.aborted) {
-    token = await acquireLock(redis, key, ttlMs).catch(() => null);
+    token = await acquire(redis, key, ttlMs).catch(() => null);
     if (token) break;
     if (!warned) log.warn("consumer name is held by another process; waiting for it", { consumer: name, ttlMs });
     warned = true;
@@ -43,6 +75,7 @@ export async function claimConsumerName({ redis, prefix, name, log, ttlMs = 10_0
       // Missing (Redis lost its data) is re-taken; held by someone else means we lost it.
       if ((await redis.set(key, owned, "PX", ttlMs, "NX")) === "OK") return;
       clearInterval(timer);
+      heldHere.delete(key);
       log.error("consumer name was taken by another process; stopping consumers", { consumer: name });
       onLost();
     } catch {
@@ -53,6 +86,7 @@ export async function claimConsumerName({ redis, prefix, name, log, ttlMs = 10_0
     name,
     async release() {
       clearInterval(timer);
+      heldHere.delete(key);
       await releaseLock(redis, key, owned).catch(() => {});
     },
   };

@@ -1,29 +1,24 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { sql } from "drizzle-orm";
 import { z } from "zod";
 import { UnrecoverableError } from "../src/lib/errors.ts";
 import type { OutcomeReport } from "../src/streams/process-entry.ts";
 import { subscribe, type HandlerContext } from "../src/streams/handler.ts";
 import { keys } from "../src/streams/keys.ts";
 import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
+import { pendingOf, readDeadLetters, recordEffect } from "./support/effects.ts";
 
 let ctx: TestContext;
 beforeEach(async () => (ctx = await createTestContext()));
 afterEach(() => ctx.cleanup());
 
 const userCreated = z.object({ userId: z.string() });
-const record = (c: HandlerContext, eventId: string, note = "") =>
-  c.tx.execute(sql`insert into effects (handler, event_id, note) values (${c.handler}, ${eventId}, ${note})`);
 const effects = async (handler?: string) =>
   handler
     ? ctx.sql<{ event_id: string; note: string }[]>`select event_id, note from effects where handler = ${handler}`
     : ctx.sql<{ event_id: string; note: string }[]>`select event_id, note from effects`;
-const pending = async (eventType: string, group: string) =>
-  Number(((await ctx.redis.xpending(keys.stream(ctx.prefix, eventType), group)) as [number])[0]);
-const deadLetters = async () => {
-  const entries = await ctx.redis.xrange(keys.deadLetters(ctx.prefix), "-", "+");
-  return entries.map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]]]))) as Record<string, string>);
-};
+const pending = (eventType: string, group: string) => pendingOf(ctx, eventType, group);
+const deadLetters = () => readDeadLetters(ctx);
+const record = recordEffect;
 
 test("one event fans out to every handler of its type, each running it once", async () => {
   const handle = async (e: { id: string }, c: HandlerContext) => void (await record(c, e.id));

@@ -7,12 +7,12 @@ import { subscribe } from "../src/streams/handler.ts";
 import { keys } from "../src/streams/keys.ts";
 import { z } from "zod";
 import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
+import { fieldsOf, recordEffect } from "./support/effects.ts";
 
 let ctx: TestContext;
 beforeEach(async () => (ctx = await createTestContext()));
 afterEach(() => ctx.cleanup());
 
-const fieldsOf = (f: string[]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]]]))) as Record<string, string>;
 
 test("a row inserted by plain SQL is published with its id, type, ids, occurredAt and payload", async () => {
   const [row] = await ctx.sql<{ id: string; created_at: Date }[]>`
@@ -104,7 +104,7 @@ test("a row whose XADD fails stays unpublished and goes out once Redis accepts i
 test("two machines relaying and consuming 5,000 rows at once deliver every event to the handler exactly once", async () => {
   const sub = subscribe({
     handler: "counter", eventType: "bulk.loaded", schema: z.object({ n: z.number() }),
-    handle: async (e, c) => void (await c.tx.execute(dsql`insert into effects (handler, event_id, note) values (${c.handler}, ${e.id}, '')`)),
+    handle: async (e, c) => void (await recordEffect(c, e.id)),
   });
   await ctx.sql`
     insert into outbox (event_type, payload)

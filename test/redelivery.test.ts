@@ -1,19 +1,18 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { sql } from "drizzle-orm";
 import { z } from "zod";
 import { findByStreamId } from "../src/outbox/claim.ts";
 import { subscribe, type HandlerContext } from "../src/streams/handler.ts";
 import { keys } from "../src/streams/keys.ts";
 import { publishRows } from "../src/streams/publisher.ts";
 import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
+import { recordEffect } from "./support/effects.ts";
 
 let ctx: TestContext;
 beforeEach(async () => (ctx = await createTestContext()));
 afterEach(() => ctx.cleanup());
 
 const job = z.object({ n: z.number() });
-const record = (c: HandlerContext, eventId: string, note = "") =>
-  c.tx.execute(sql`insert into effects (handler, event_id, note) values (${c.handler}, ${eventId}, ${note})`);
+const record = recordEffect;
 const countEffects = async () => Number((await ctx.sql`select count(*)::int as n from effects`)[0]!.n);
 
 test("a slow handler keeps its claim: no other consumer claims or runs the entry meanwhile", async () => {

@@ -51,7 +51,7 @@ export async function processEntry(
     return outcome;
   };
   const decoded = decodeEntry(fields);
-  const rawPayload = fields[fields.indexOf("payload") + 1] ?? "";
+  const rawPayload = fieldValue(fields, "payload") ?? "";
   const deadLetter = async (reason: DeadLetterReason, error: string, event?: StreamEvent) => {
     await moveToDeadLetter(redis, deps.prefix, sub.handler, {
       eventId: event?.id ?? "", eventType: event?.type ?? sub.eventType, handler: sub.handler, stream, entryId,
@@ -115,4 +115,9 @@ export async function processEntry(
   );
   const occurred = Date.parse(event.occurredAt);
   return report(applied ? "processed" : "duplicate", Number.isFinite(occurred) ? { latencyMs: Date.now() - occurred } : {});
+}
+
+function fieldValue(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
 }

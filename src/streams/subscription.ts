@@ -119,13 +119,18 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
   };
   const reclaimEveryMs = Math.min(1_000, Math.max(50, Math.floor(Math.min(backoff.initialMs, deps.claimIdleMs) / 4)));
   const reclaimLoop = async () => {
+    let failing = false;
     while (!stopping) {
       await sleep(reclaimEveryMs, abort.signal);
       if (stopping) break;
-      await reclaimOnce().catch((thrown) => {
-        if (isNoGroupError(thrown)) return ensureGroup(redis, stream, group).catch(() => {});
-        slog.warn("reclaim failed", { err: toError(thrown) });
-      });
+      try {
+        await reclaimOnce();
+        failing = false;
+      } catch (thrown) {
+        if (isNoGroupError(thrown)) await ensureGroup(redis, stream, group).catch(() => {});
+        else if (!failing) slog.warn("reclaim failed; retrying every tick", { err: toError(thrown) });
+        failing = true;
+      }
     }
   };
 
@@ -141,10 +146,12 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
       stopping = true;
       abort.abort();
       slotWaiter?.();
-      const remaining = () => Math.max(0, deadline - Date.now());
+      const timeUp = new AbortController();
+      const deadlinePassed = sleep(Math.max(0, deadline - Date.now()), timeUp.signal);
       // A read already sent returns within blockMs; its entries are run like any other.
-      await Promise.race([loops, sleep(remaining())]);
-      await Promise.race([Promise.allSettled([...running.values()]), sleep(remaining())]);
+      await Promise.race([loops, deadlinePassed]);
+      await Promise.race([Promise.allSettled([...running.values()]), deadlinePassed]);
+      timeUp.abort();
       await keeper.handOver();
       blocking.disconnect();
     },

@@ -177,3 +177,14 @@ test("deliveries that fail before reaching the handler (database unavailable) ne
   expect(attempts).toEqual([1]);
   expect(await deadLetters()).toEqual([]);
 });
+
+test("an entry that is not an event (written to the stream by hand) is dead-lettered and does not block the next", async () => {
+  await ctx.startEngine([subscribe({ handler: "h", eventType: "user.created", schema: userCreated, handle: async (e, c) => void (await record(c, e.id)) })]);
+  await ctx.redis.xadd(keys.stream(ctx.prefix, "user.created"), "*", "hello", "world");
+  const id = await insertOutboxRow(ctx.sql, "user.created", { userId: "u2" });
+  await waitFor("next event handled", async () => (await effects()).length === 1);
+  const [dl] = await waitFor("dead letter", async () => ((await deadLetters()).length === 1 ? deadLetters() : null));
+  expect(dl).toMatchObject({ reason: "malformed_entry", handler: "h", eventType: "user.created", error: "entry has no valid event id" });
+  expect((await effects()).map((r) => r.event_id)).toEqual([id]);
+  expect(await pending("user.created", "h")).toBe(0);
+});

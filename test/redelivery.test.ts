@@ -146,3 +146,16 @@ test("an event a handler writes with ctx.writeEvent is delivered to its own hand
   const [row] = await ctx.sql`select note from effects`;
   expect(row!.note).toBe("o-1");
 });
+
+test("a consumer group or stream deleted under a running engine is recreated and delivery continues", async () => {
+  await ctx.startEngine([subscribe({ handler: "steady", eventType: "job.run", schema: job, handle: async (e, c) => void (await record(c, e.id)) })]);
+  const stream = keys.stream(ctx.prefix, "job.run");
+  await insertOutboxRow(ctx.sql, "job.run", { n: 1 });
+  await waitFor("first", async () => (await countEffects()) === 1);
+  await ctx.redis.xgroup("DESTROY", stream, "steady");
+  await insertOutboxRow(ctx.sql, "job.run", { n: 2 });
+  await waitFor("second, after the group was recreated", async () => (await countEffects()) === 2);
+  await ctx.redis.del(stream);
+  await insertOutboxRow(ctx.sql, "job.run", { n: 3 });
+  await waitFor("third, after the stream was recreated", async () => (await countEffects()) === 3);
+});

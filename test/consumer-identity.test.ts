@@ -20,7 +20,7 @@ test("a name held by another process is waited for, not shared", async () => {
   expect(await ctx.redis.get(keys.consumerName(ctx.prefix, "m1"))).toBe("other-host|ns|1|token");
 });
 
-test("a process restarted in place (same host, PID namespace and PID) takes its own name back at once", async () => {
+test("a process restarted in place (same host, boot, PID namespace and PID) takes its own name back at once", async () => {
   await ctx.redis.set(keys.consumerName(ctx.prefix, "m2"), `${PROCESS_IDENTITY}|previous-life`, "PX", 5_000);
   const identity = await claim("m2");
   expect(identity).not.toBeNull();

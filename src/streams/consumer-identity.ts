@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { readlinkSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import type Redis from "ioredis";
 import { extendLock, releaseLock } from "../lib/lock.ts";
@@ -23,13 +23,14 @@ export interface IdentityOptions {
   onLost: () => void;
 }
 
-// Host, PID namespace and PID: equal to ours only for an earlier life of this very process
-// (`bun --watch` restarts in place under the same PID), which therefore cannot still be running.
-export const PROCESS_IDENTITY = `${hostname()}|${pidNamespace()}|${process.pid}`;
+// Host, kernel boot, PID namespace and PID: equal to ours only for an earlier life of this very
+// process (`bun --watch` restarts in place under the same PID), which cannot still be running.
+// The boot id tells apart hosts that share a host name; the namespace, containers on one host.
+export const PROCESS_IDENTITY = [hostname(), readOr(() => readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()), readOr(() => readlinkSync("/proc/self/ns/pid")), process.pid].join("|");
 
-function pidNamespace(): string {
+function readOr(read: () => string): string {
   try {
-    return readlinkSync("/proc/self/ns/pid");
+    return read();
   } catch {
     return "-";
   }

@@ -159,3 +159,15 @@ test("a consumer group or stream deleted under a running engine is recreated and
   await insertOutboxRow(ctx.sql, "job.run", { n: 3 });
   await waitFor("third, after the stream was recreated", async () => (await countEffects()) === 3);
 });
+
+test("an orphan left by a consumer that crashed before re-driving it is recovered by the group", async () => {
+  // What a crash between XAUTOCLAIM (which drops a deleted entry from the PEL) and the re-drive leaves.
+  const [row] = await ctx.sql<{ id: string }[]>`
+    insert into outbox (event_type, payload, published_at, stream_id) values ('job.run', '{"n": 5}', now(), '1-1') returning id`;
+  await ctx.redis.sadd(keys.orphans(ctx.prefix, "steady", "job.run"), "1-1");
+  await ctx.startEngine([subscribe({ handler: "steady", eventType: "job.run", schema: job, handle: async (e, c) => void (await record(c, e.id)) })]);
+  await waitFor("recovered effect", async () => (await countEffects()) === 1);
+  const [effect] = await ctx.sql`select event_id from effects`;
+  expect(effect!.event_id).toBe(row!.id);
+  await waitFor("orphan cleared", async () => (await ctx.redis.scard(keys.orphans(ctx.prefix, "steady", "job.run"))) === 0);
+});

@@ -1,6 +1,7 @@
 import type Redis from "ioredis";
 import { toError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { setIdle } from "./scripts.ts";
 
 /**
  * Owns the idle times of the entries this consumer holds. An entry becomes claimable by any
@@ -9,9 +10,9 @@ import type { Logger } from "../lib/logger.ts";
  *   so a slow handler is never run twice at once, while a dead consumer's entries go idle;
  * - a failed entry's idle time is set so it crosses `claimIdleMs` exactly when its backoff ends
  *   (entries with a longer backoff are kept fresh until then).
- * Every XCLAIM goes through one queue so a refresh can never undo a release. XCLAIM silently drops
- * entries deleted from the stream; a failed entry that vanished that way is reported to
- * `onVanished` so it is recovered from the outbox rather than lost.
+ * Every claim goes through one queue so a refresh can never undo a release. A held entry found
+ * deleted from the stream is recorded in the `orphans` set in the same step, to be recovered from
+ * the outbox rather than lost.
  */
 export class ClaimKeeper {
   private held = new Set<string>();
@@ -25,8 +26,10 @@ export class ClaimKeeper {
     private group: string,
     private consumer: string,
     private claimIdleMs: number,
+    private orphans: string,
     private log: Logger,
-    private onVanished: (id: string) => Promise<void>,
+    /** Called when entries were found deleted and recorded as orphans. */
+    private onOrphaned: () => void,
   ) {}
 
   start(): void {
@@ -51,14 +54,12 @@ export class ClaimKeeper {
   release(id: string, delayMs: number, deliveries?: number): Promise<void> {
     return this.enqueue(async () => {
       this.held.delete(id);
-      if (deliveries !== undefined) {
-        await this.redis.xclaim(this.stream, this.group, this.consumer, 0, id, "RETRYCOUNT", Math.max(0, deliveries), "JUSTID");
-      }
       if (delayMs > this.claimIdleMs) {
         this.waiting.set(id, Date.now() + delayMs);
+        await this.setIdle([id], 0, deliveries);
         return;
       }
-      await this.setIdle([id], this.claimIdleMs - delayMs, true);
+      await this.setIdle([id], this.claimIdleMs - delayMs, deliveries);
     });
   }
 
@@ -83,26 +84,17 @@ export class ClaimKeeper {
           fresh.push(id);
         } else {
           this.waiting.delete(id);
-          await this.setIdle([id], this.claimIdleMs - Math.max(0, due - now), true);
+          await this.setIdle([id], this.claimIdleMs - Math.max(0, due - now));
         }
       }
-      await this.setIdle(fresh, 0, true);
+      await this.setIdle(fresh, 0);
     }).catch((thrown) => this.log.warn("could not refresh held entries", { err: toError(thrown) }));
   }
 
-  private async setIdle(ids: string[], idleMs: number, watch = false): Promise<void> {
-    if (ids.length === 0) return;
-    // Only entries still in the PEL are touched: acked ones are ignored by XCLAIM.
-    const claimed = (await this.redis.xclaim(this.stream, this.group, this.consumer, 0, ...ids, "IDLE", Math.max(0, Math.floor(idleMs)), "JUSTID")) as string[];
-    if (!watch || claimed.length === ids.length) return;
-    const kept = new Set(claimed);
-    for (const id of ids) {
-      // Held entries are being run right now and acked by their own run; only waiting ones can vanish unseen.
-      if (kept.has(id) || this.held.has(id)) continue;
-      // Still in the stream means someone acked it; gone means deleted while pending.
-      const [entry] = await this.redis.xrange(this.stream, id, id);
-      if (!entry) await this.onVanished(id);
-    }
+  private async setIdle(ids: string[], idleMs: number, deliveries?: number): Promise<void> {
+    // Acked entries are not in the PEL and are left alone.
+    const orphaned = await setIdle(this.redis, this.stream, this.orphans, this.group, this.consumer, ids, idleMs, deliveries);
+    if (orphaned > 0) this.onOrphaned();
   }
 
   private enqueue(op: () => Promise<void>): Promise<void> {

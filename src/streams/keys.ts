@@ -7,6 +7,8 @@ export const keys = {
   consumerName: (prefix: string, name: string) => `${prefix}:consumer:${name}`,
   rateLimit: (prefix: string, handler: string, window: number) => `${prefix}:ratelimit:${handler}:${window}`,
   idempotency: (prefix: string, key: string) => `${prefix}:idem:${key}`,
+  /** Set of a group's pending ids whose entries were deleted, awaiting recovery from the outbox. */
+  orphans: (prefix: string, handler: string, eventType: string) => `${prefix}:orphans:${handler}:${eventType}`,
 };
 
 /** The event type a stream key belongs to, or undefined for a key that is not an event stream. */

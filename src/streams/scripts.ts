@@ -14,8 +14,11 @@ function defineScript(lua: string): ScriptFn {
   };
 }
 
+// KEYS[2] (a set) records, in the same step, every pending id XAUTOCLAIM dropped because its entry
+// was deleted: a crash before the event is re-driven from the outbox then loses nothing.
 const RECLAIM = defineScript(`
 local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
+for _, id in ipairs(r[3] or {}) do redis.call('SADD', KEYS[2], id) end
 local counts = {}
 for i, e in ipairs(r[2]) do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
@@ -27,18 +30,19 @@ return {r[1], r[2], r[3] or {}, counts}
 export interface Reclaimed {
   cursor: string;
   entries: { id: string; fields: string[]; deliveries: number }[];
-  /** Pending ids whose entries were deleted from the stream; XAUTOCLAIM dropped them from the PEL. */
+  /** Pending ids whose entries were deleted from the stream, now recorded in the orphan set. */
   deleted: string[];
 }
 
 /**
  * XAUTOCLAIM entries idle for at least `minIdleMs` to `consumer`, with each one's delivery count
- * (which XAUTOCLAIM itself does not return), atomically in one round trip.
+ * (which XAUTOCLAIM itself does not return), atomically in one round trip. Ids of deleted entries
+ * are added to the `orphans` set in the same step.
  */
 export async function reclaimEntries(
-  redis: Redis, stream: string, group: string, consumer: string, minIdleMs: number, cursor: string, count: number,
+  redis: Redis, stream: string, orphans: string, group: string, consumer: string, minIdleMs: number, cursor: string, count: number,
 ): Promise<Reclaimed> {
-  const [next, raw, deleted, counts] = (await RECLAIM(redis, [stream], [group, consumer, minIdleMs, cursor, count])) as [
+  const [next, raw, deleted, counts] = (await RECLAIM(redis, [stream, orphans], [group, consumer, minIdleMs, cursor, count])) as [
     string, [string, string[] | null][], string[], number[],
   ];
   const entries: Reclaimed["entries"] = [];
@@ -103,4 +107,37 @@ return removed
  */
 export async function removeStaleConsumers(redis: Redis, stream: string, group: string, minIdleMs: number, self: string): Promise<number> {
   return Number(await REMOVE_STALE(redis, [stream], [group, minIdleMs, self]));
+}
+
+const SET_IDLE = defineScript(`
+local orphaned = 0
+for i = 5, #ARGV do
+  if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 and #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1) > 0 then
+    orphaned = orphaned + redis.call('SADD', KEYS[2], ARGV[i])
+  end
+end
+local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
+for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
+args[#args + 1] = 'IDLE'
+args[#args + 1] = ARGV[3]
+if ARGV[4] ~= '' then
+  args[#args + 1] = 'RETRYCOUNT'
+  args[#args + 1] = ARGV[4]
+end
+args[#args + 1] = 'JUSTID'
+redis.call(unpack(args))
+return orphaned
+`);
+
+/**
+ * Claims `ids` for `consumer` and sets their idle time (and, with `deliveries`, their delivery
+ * count) without counting a delivery. XCLAIM silently drops pending ids whose entries were
+ * deleted; those are added to the `orphans` set in the same step, so they are recovered, not lost.
+ * Returns how many were orphaned.
+ */
+export async function setIdle(
+  redis: Redis, stream: string, orphans: string, group: string, consumer: string, ids: string[], idleMs: number, deliveries?: number,
+): Promise<number> {
+  if (ids.length === 0) return 0;
+  return Number(await SET_IDLE(redis, [stream, orphans], [group, consumer, Math.max(0, Math.floor(idleMs)), deliveries === undefined ? "" : Math.max(0, deliveries), ...ids]));
 }

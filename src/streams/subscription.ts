@@ -50,8 +50,9 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
   const slog = log.child({ handler: group, eventType: sub.eventType });
   const abort = new AbortController();
   const running = new Map<string, Promise<unknown>>();
-  const recover = (id: string) => recoverDeletedEntry({ sql: deps.sql, redis, prefix: deps.prefix, log: slog }, sub, id);
-  const keeper = new ClaimKeeper(redis, stream, group, consumer, deps.claimIdleMs, slog, recover);
+  const orphans = keys.orphans(deps.prefix, group, sub.eventType);
+  let orphansSeen = false;
+  const keeper = new ClaimKeeper(redis, stream, group, consumer, deps.claimIdleMs, orphans, slog, () => (orphansSeen = true));
   let slotWaiter: (() => void) | null = null;
   let stopping = false;
 
@@ -106,16 +107,30 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
     }
   };
 
+  // Deleted pending entries wait in the orphan set until their event is re-driven from the
+  // outbox; removed from the set only after that, so a crash in between is retried, not lost.
+  const recoverOrphans = async () => {
+    for (const id of await redis.smembers(orphans)) {
+      await recoverDeletedEntry({ sql: deps.sql, redis, prefix: deps.prefix, log: slog }, sub, id);
+      await redis.srem(orphans, id);
+    }
+  };
+
   let cursor = "0-0";
+  let ticks = 0;
   const reclaimOnce = async () => {
     // A few XAUTOCLAIM pages per tick at most, and never more entries than free slots.
+    // Also every 20th tick: a set left behind by a consumer that crashed mid-recovery.
+    let orphaned = orphansSeen || ticks++ % 20 === 0;
+    orphansSeen = false;
     for (let page = 0; page < 4 && freeSlots() > 0 && !stopping; page++) {
-      const r = await reclaimEntries(redis, stream, group, consumer, deps.claimIdleMs, cursor, freeSlots());
+      const r = await reclaimEntries(redis, stream, orphans, group, consumer, deps.claimIdleMs, cursor, freeSlots());
       cursor = r.cursor;
-      for (const id of r.deleted) await recover(id);
+      orphaned ||= r.deleted.length > 0;
       for (const e of r.entries) dispatch(e.id, e.fields, e.deliveries);
       if (cursor === "0-0") break;
     }
+    if (orphaned) await recoverOrphans();
   };
   const reclaimEveryMs = Math.min(1_000, Math.max(50, Math.floor(Math.min(backoff.initialMs, deps.claimIdleMs) / 4)));
   const reclaimLoop = async () => {

@@ -12,7 +12,7 @@ import { startRelay, type Relay } from "./outbox/schedule.ts";
 import { claimConsumerName, type ConsumerIdentity } from "./streams/consumer-identity.ts";
 import { resolveSubscriptions, type Subscription } from "./streams/handler.ts";
 import { eventTypeOf, keys } from "./streams/keys.ts";
-import { deleteProcessedOutboxRows, listEventStreams, removeIdleConsumers, trimStreams } from "./streams/maintenance.ts";
+import { deleteProcessedOutboxRows, listEventStreams, listGroups, removeIdleConsumers, trimStreams } from "./streams/maintenance.ts";
 import type { OutcomeReport } from "./streams/process-entry.ts";
 import { collectStreamStats } from "./streams/stream-stats.ts";
 import { startSubscription, type RunningSubscription } from "./streams/subscription.ts";
@@ -100,12 +100,14 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
   const runMaintenance = async () => {
     const result = await withLock(redis, keys.lock(prefix, "maintenance"), 60_000, async () => {
       const trimmed = await trimStreams(redis, prefix, config.OUTBOX_RETENTION);
+      // The fleet's subscriptions (groups in Redis) plus this process's own, in case a group was lost.
+      const fleet = uniquePairs([...(await listGroups(redis, prefix)), ...subs]);
       let deleted = 0;
       for (let n = -1; n !== 0 && !stopAbort.signal.aborted; ) {
-        n = await deleteProcessedOutboxRows(deps.sql, subs, config.OUTBOX_RETENTION);
+        n = await deleteProcessedOutboxRows(deps.sql, fleet, config.OUTBOX_RETENTION);
         deleted += n;
       }
-      const removed = await removeIdleConsumers(redis, prefix, subs, config.CONSUMER_STALE_MS, config.consumerName);
+      const removed = await removeIdleConsumers(redis, prefix, fleet, config.CONSUMER_STALE_MS, config.consumerName);
       if (trimmed || deleted || removed) log.info("maintenance", { trimmedEntries: trimmed, deletedOutboxRows: deleted, removedConsumers: removed });
     });
     return result.acquired;
@@ -146,4 +148,9 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
       await (identity as ConsumerIdentity | null)?.release();
     },
   };
+}
+
+function uniquePairs(pairs: { eventType: string; handler: string }[]): { eventType: string; handler: string }[] {
+  const seen = new Map(pairs.map((p) => [`${p.handler}@${p.eventType}`, { eventType: p.eventType, handler: p.handler }]));
+  return [...seen.values()];
 }

@@ -119,3 +119,16 @@ test("a stats line reports the outbox and, per stream, length, each group's pend
     { eventType: "user.created", length: 3, groups: [{ handler: "mailer", pending: 1, lag: 2 }], deadLettered: 2 },
   ]);
 });
+
+test("retention on a machine without handlers keeps rows another machine's handler has not processed", async () => {
+  const stream = keys.stream(ctx.prefix, "user.created");
+  await ensureGroup(ctx.redis, stream, "mailer"); // subscribed elsewhere in the fleet
+  const [row] = await ctx.sql<{ id: string }[]>`
+    insert into outbox (event_type, payload, published_at) values ('user.created', '{}', now() - interval '1 hour') returning id`;
+  const relayOnly = await ctx.startEngine([], { env: { OUTBOX_RETENTION: "1s" }, parts: { relay: false, consumers: false, stats: false } });
+  expect(await relayOnly.runMaintenance()).toBe(true);
+  expect((await ctx.sql`select id from outbox`).length).toBe(1);
+  await ctx.sql`insert into processed_events (handler, event_id) values ('mailer', ${row!.id})`;
+  expect(await relayOnly.runMaintenance()).toBe(true);
+  expect((await ctx.sql`select id from outbox`).length).toBe(0);
+});

@@ -17,6 +17,19 @@ export async function listEventStreams(redis: Redis, prefix: string): Promise<st
 }
 
 /**
+ * Every (event type, handler) pair with a consumer group in Redis: what the whole fleet subscribes
+ * to, not only this process. Retention must not delete a row another machine's handler still needs.
+ */
+export async function listGroups(redis: Redis, prefix: string): Promise<{ eventType: string; handler: string }[]> {
+  const out: { eventType: string; handler: string }[] = [];
+  for (const stream of await listEventStreams(redis, prefix)) {
+    const groups = (await redis.xinfo("GROUPS", stream).catch(() => [])) as unknown[][];
+    for (const flat of groups) out.push({ eventType: eventTypeOf(prefix, stream)!, handler: String(flat[flat.indexOf("name") + 1]) });
+  }
+  return out;
+}
+
+/**
  * Trims every stream below what its groups still need. Streams nobody subscribes to keep
  * `retentionMs` of history.
  */
@@ -32,7 +45,7 @@ export async function trimStreams(redis: Redis, prefix: string, retentionMs: num
  * processed, with their processed_events records. A row a handler has not processed (pending,
  * retrying, dead-lettered) is kept.
  */
-export async function deleteProcessedOutboxRows(sql: Sql, subs: Subscription[], retentionMs: number, limit = 5_000): Promise<number> {
+export async function deleteProcessedOutboxRows(sql: Sql, subs: Pick<Subscription, "eventType" | "handler">[], retentionMs: number, limit = 5_000): Promise<number> {
   const types = subs.map((s) => s.eventType);
   const handlers = subs.map((s) => s.handler);
   const cutoff = new Date(Date.now() - retentionMs).toISOString();
@@ -53,7 +66,7 @@ export async function deleteProcessedOutboxRows(sql: Sql, subs: Subscription[], 
 }
 
 /** Removes consumers idle for `staleMs` with nothing pending from every subscribed group. */
-export async function removeIdleConsumers(redis: Redis, prefix: string, subs: Subscription[], staleMs: number, self: string): Promise<number> {
+export async function removeIdleConsumers(redis: Redis, prefix: string, subs: Pick<Subscription, "eventType" | "handler">[], staleMs: number, self: string): Promise<number> {
   let removed = 0;
   for (const s of subs) {
     removed += await removeStaleConsumers(redis, keys.stream(prefix, s.eventType), s.handler, staleMs, self).catch(() => 0);

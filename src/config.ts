@@ -40,6 +40,7 @@ const schema = z.object({
   MAINTENANCE_CRON: z.string().min(1).default("*/30 * * * * *"),
   STATS_INTERVAL_MS: int(30_000, 100),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
+  HANDLER_TIMEOUT_MS: int(300_000, 1),
   IDEMPOTENCY_TTL_MS: duration("24h"),
   MIGRATE_ON_START: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
 });

@@ -188,3 +188,25 @@ test("an entry that is not an event (written to the stream by hand) is dead-lett
   expect((await effects()).map((r) => r.event_id)).toEqual([id]);
   expect(await pending("user.created", "h")).toBe(0);
 });
+
+test("a hung handler times out, its transaction rolls back, and it is retried then dead-lettered", async () => {
+  let runs = 0;
+  let aborted = 0;
+  await ctx.startEngine([
+    subscribe({
+      handler: "hung", eventType: "user.created", schema: userCreated,
+      options: { timeoutMs: 200, maxAttempts: 2, backoff: { initialMs: 50, multiplier: 2, maxMs: 100 } },
+      handle: async (e, c) => {
+        runs++;
+        c.signal.addEventListener("abort", () => aborted++);
+        await record(c, e.id);
+        await new Promise(() => {}); // never settles
+      },
+    }),
+  ]);
+  await insertOutboxRow(ctx.sql, "user.created", { userId: "u1" });
+  const [dl] = await waitFor("dead letter", async () => ((await deadLetters()).length === 1 ? deadLetters() : null));
+  expect(dl).toMatchObject({ reason: "max_attempts", error: "handler timed out after 200 ms", attempts: "2" });
+  expect({ runs, aborted }).toEqual({ runs: 2, aborted: 2 });
+  expect(await effects()).toEqual([]);
+});

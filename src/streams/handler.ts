@@ -16,6 +16,8 @@ export interface HandlerContext {
   handler: string;
   /** 1 on the first delivery, growing with each redelivery. */
   attempt: number;
+  /** Aborted when the run exceeds its timeout: pass it to fetch and other cancellable work. */
+  signal: AbortSignal;
 }
 
 /** What the business does for one event. Retries, idempotency and dead-lettering wrap it. */
@@ -29,6 +31,8 @@ export interface HandlerOptions {
   backoff: BackoffOptions;
   /** At most `max` handler runs per `durationMs`, across every machine. */
   rateLimit?: { max: number; durationMs: number };
+  /** A run taking longer fails (and is retried): a hung handler must not hold its entry forever. */
+  timeoutMs: number;
 }
 
 export interface Subscription<P = unknown> {
@@ -70,6 +74,7 @@ export function resolveSubscriptions(subs: Subscription[], defaults: HandlerOpti
         maxAttempts: o.maxAttempts ?? defaults.maxAttempts,
         backoff: { ...defaults.backoff, ...o.backoff },
         rateLimit: o.rateLimit ?? defaults.rateLimit,
+        timeoutMs: o.timeoutMs ?? defaults.timeoutMs,
       },
     };
   });

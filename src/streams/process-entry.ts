@@ -84,11 +84,13 @@ export async function processEntry(
     const typed = { ...event, payload: parsed.data };
     applied = await runOnce(deps.db, deps.relay, sub.handler, event.id, (tx) => {
       reachedHandler = true;
-      return sub.handle(typed, {
-        tx, redis, attempt, handler: sub.handler,
-        log: log.child({ handler: sub.handler, eventId: event.id }),
-        writeEvent: (input) => writeEvent(tx, input),
-      });
+      return withTimeout(sub.options.timeoutMs, (signal) =>
+        sub.handle(typed, {
+          tx, redis, attempt, handler: sub.handler, signal,
+          log: log.child({ handler: sub.handler, eventId: event.id }),
+          writeEvent: (input) => writeEvent(tx, input),
+        }),
+      );
     });
     deps.outage.failures = 0;
   } catch (thrown) {
@@ -115,6 +117,24 @@ export async function processEntry(
   );
   const occurred = Date.parse(event.occurredAt);
   return report(applied ? "processed" : "duplicate", Number.isFinite(occurred) ? { latencyMs: Date.now() - occurred } : {});
+}
+
+/** Runs `work`, failing after `ms` (the transaction then rolls back); the signal tells `work` to give up. */
+async function withTimeout(ms: number, work: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new Error(`handler timed out after ${ms} ms`);
+      controller.abort(err);
+      reject(err);
+    }, ms);
+  });
+  try {
+    await Promise.race([work(controller.signal), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function fieldValue(fields: string[], name: string): string | undefined {

@@ -208,5 +208,5 @@ test("a hung handler times out, its transaction rolls back, and it is retried th
   const [dl] = await waitFor("dead letter", async () => ((await deadLetters()).length === 1 ? deadLetters() : null));
   expect(dl).toMatchObject({ reason: "max_attempts", error: "handler timed out after 200 ms", attempts: "2" });
   expect({ runs, aborted }).toEqual({ runs: 2, aborted: 2 });
-  expect(await effects()).toEqual([]);
+  expect((await effects()).length).toBe(0);
 });

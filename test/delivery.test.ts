@@ -20,6 +20,13 @@ const pending = (eventType: string, group: string) => pendingOf(ctx, eventType, 
 const deadLetters = () => readDeadLetters(ctx);
 const record = recordEffect;
 
+test("a row inserted by plain SQL by another service reaches its handler", async () => {
+  await ctx.startEngine([subscribe({ handler: "welcome", eventType: "user.created", schema: userCreated, handle: async (e, c) => void (await record(c, e.id, e.payload.userId)) })]);
+  await ctx.sql`insert into outbox (event_type, payload) values ('user.created', '{"userId": "u1"}')`;
+  await waitFor("delivery", async () => (await effects()).length === 1);
+  expect((await effects()).map((r) => r.note)).toEqual(["u1"]);
+});
+
 test("one event fans out to every handler of its type, each running it once", async () => {
   const handle = async (e: { id: string }, c: HandlerContext) => void (await record(c, e.id));
   await ctx.startEngine([

@@ -22,16 +22,16 @@ test("a slow handler keeps its claim: no other consumer claims or runs the entry
     handler: "slow", eventType: "job.run", schema: job,
     handle: async (e, c) => {
       runs++;
-      await Bun.sleep(2_500); // several times CLAIM_IDLE_MS (600 ms here)
+      await Bun.sleep(3_000); // three times CLAIM_IDLE_MS (1,000 ms here)
       await record(c, e.id, c.handler);
     },
   });
-  const opts = (name: string) => ({ env: { CLAIM_IDLE_MS: "600", CONSUMER_NAME: `${ctx.prefix}-${name}` }, onOutcome: (r: { outcome: string }) => void outcomes.push(r.outcome) });
+  const opts = (name: string) => ({ env: { CLAIM_IDLE_MS: "1000", CONSUMER_NAME: `${ctx.prefix}-${name}` }, onOutcome: (r: { outcome: string }) => void outcomes.push(r.outcome) });
   await ctx.startEngine([sub], opts("a"));
   await ctx.startEngine([sub], opts("b"));
   await insertOutboxRow(ctx.sql, "job.run", { n: 1 });
   await waitFor("handler running", () => runs === 1);
-  await Bun.sleep(1_500);
+  await Bun.sleep(2_200);
   // Still delivered once, to the consumer running it: nobody reclaimed it while it ran.
   const [[, , , deliveries]] = (await ctx.redis.xpending(keys.stream(ctx.prefix, "job.run"), "slow", "-", "+", 10)) as [[string, string, number, number]];
   expect(deliveries).toBe(1);

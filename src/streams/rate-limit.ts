@@ -14,6 +14,6 @@ export async function waitForRateLimit(
     const key = keys.rateLimit(prefix, handler, window);
     const [[, count] = []] = (await redis.multi().incr(key).pexpire(key, limit.durationMs * 2).exec()) ?? [];
     if (Number(count) <= limit.max) return;
-    await sleep((window + 1) * limit.durationMs - Date.now(), signal);
+    await sleep(Math.max(1, (window + 1) * limit.durationMs - Date.now()), signal);
   }
 }

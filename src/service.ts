@@ -38,7 +38,7 @@ export async function runService(subscriptions: Subscription[]): Promise<void> {
     process.exit(1);
   }
 
-  // Unset while startEngine waits for the consumer name; a signal then must still stop cleanly.
+  // Unset until start-up finishes; a signal during start-up must still stop cleanly.
   let engine: Engine | undefined;
   let server: ReturnType<typeof Bun.serve> | undefined;
   let stopping = false;

@@ -95,6 +95,7 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
   const subscriptionDeps = {
     db: deps.db, sql: deps.sql, redis, prefix, consumer: config.consumerName,
     claimIdleMs: config.CLAIM_IDLE_MS, blockMs: config.READ_BLOCK_MS, log, relay: relay ?? undefined, onOutcome: deps.onOutcome,
+    idempotencyTtlMs: config.IDEMPOTENCY_TTL_MS,
   };
   const consumersStarted = startConsumers();
 

@@ -218,3 +218,29 @@ test("a hung handler times out, its transaction rolls back, and it is retried th
   expect({ runs, aborted }).toEqual({ runs: 2, aborted: 2 });
   expect((await effects()).length).toBe(0);
 });
+
+test("ctx.claimOnce keeps an effect outside PostgreSQL from repeating when the event is redelivered", async () => {
+  const sent: string[] = [];
+  let runs = 0;
+  await ctx.startEngine(
+    [
+      subscribe({
+        handler: "mailer", eventType: "user.created", schema: userCreated,
+        options: { backoff: { initialMs: 50, multiplier: 2, maxMs: 100 } },
+        handle: async (e, c) => {
+          runs++;
+          if (await c.claimOnce(`welcome:${e.payload.userId}`)) sent.push(e.payload.userId);
+          if (runs === 1) throw new Error("crashed after sending"); // the e-mail went out, the commit did not
+          await record(c, e.id);
+        },
+      }),
+    ],
+    { env: { IDEMPOTENCY_TTL_MS: "1h" } },
+  );
+  await insertOutboxRow(ctx.sql, "user.created", { userId: "u1" });
+  await waitFor("second run committed", async () => (await effects()).length === 1);
+  expect({ runs, sent }).toEqual({ runs: 2, sent: ["u1"] });
+  const ttl = await ctx.redis.pttl(keys.idempotency(ctx.prefix, "welcome:u1"));
+  expect(ttl).toBeGreaterThan(3_500_000);
+  expect(ttl).toBeLessThanOrEqual(3_600_000);
+});

@@ -18,6 +18,11 @@ export interface HandlerContext {
   attempt: number;
   /** Aborted when the run exceeds its timeout: pass it to fetch and other cancellable work. */
   signal: AbortSignal;
+  /**
+   * For an effect outside PostgreSQL (an e-mail, another API): true the first time `key` is
+   * claimed within IDEMPOTENCY_TTL_MS, false on a redelivery, so the effect is not repeated.
+   */
+  claimOnce(key: string): Promise<boolean>;
 }
 
 /** What the business does for one event. Retries, idempotency and dead-lettering wrap it. */

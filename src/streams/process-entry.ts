@@ -2,11 +2,13 @@ import type Redis from "ioredis";
 import type { Db } from "../db/client.ts";
 import { backoffDelay } from "../lib/backoff.ts";
 import { isUnrecoverable, toError } from "../lib/errors.ts";
+import { claimIdempotencyKey } from "../lib/idempotency.ts";
 import type { Logger } from "../lib/logger.ts";
 import { writeEvent, type Waker } from "../outbox/write-event.ts";
 import { moveToDeadLetter, type DeadLetterReason } from "./dead-letter.ts";
 import { decodeEntry, type StreamEvent } from "./entry.ts";
 import type { HandlerOptions, Subscription } from "./handler.ts";
+import { keys } from "./keys.ts";
 import { waitForRateLimit } from "./rate-limit.ts";
 import { runOnce } from "./run-once.ts";
 
@@ -31,6 +33,7 @@ export interface EntryDeps {
   relay?: Waker;
   signal?: AbortSignal;
   onOutcome?: (report: OutcomeReport) => void;
+  idempotencyTtlMs: number;
   /** Leaves the entry pending and makes it due for redelivery after `delayMs` (with `deliveries`: not counted). */
   scheduleRetry(entryId: string, delayMs: number, deliveries?: number): Promise<void>;
   /** Consecutive deliveries that failed before reaching the handler, shared by the subscription. */
@@ -89,6 +92,7 @@ export async function processEntry(
           tx, redis, attempt, handler: sub.handler, signal,
           log: log.child({ handler: sub.handler, eventId: event.id }),
           writeEvent: (input) => writeEvent(tx, input),
+          claimOnce: (key) => claimIdempotencyKey(redis, keys.idempotency(deps.prefix, key), deps.idempotencyTtlMs),
         }),
       );
     });

@@ -26,6 +26,7 @@ export interface SubscriptionDeps {
   log: Logger;
   relay?: Waker;
   onOutcome?: (report: OutcomeReport) => void;
+  idempotencyTtlMs: number;
 }
 
 export interface RunningSubscription {
@@ -61,6 +62,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
   const entryDeps = {
     db: deps.db, redis, prefix: deps.prefix, stream, log: slog, relay: deps.relay, signal: abort.signal,
     onOutcome: deps.onOutcome,
+    idempotencyTtlMs: deps.idempotencyTtlMs,
     scheduleRetry: (id: string, delayMs: number, deliveries?: number) => keeper.release(id, delayMs, deliveries),
     outage: { failures: 0 },
   };

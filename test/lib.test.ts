@@ -29,6 +29,36 @@ test("a lock is released and extended only by its owner", async () => {
   expect(await acquireLock(redis, key, 5_000)).toBeString();
 });
 
+test("a lock that expired and was taken by another stays theirs", async () => {
+  const key = `${prefix}:lock:expired`;
+  const first = await acquireLock(redis, key, 50);
+  await Bun.sleep(80);
+  const second = await acquireLock(redis, key, 5_000);
+  expect(second).toBeString();
+  expect(await releaseLock(redis, key, first!)).toBe(false);
+  expect(await extendLock(redis, key, first!, 5_000)).toBe(false);
+  expect(await redis.get(key)).toBe(second);
+});
+
+test("extendLock pushes the expiry out", async () => {
+  const key = `${prefix}:lock:extend`;
+  const token = await acquireLock(redis, key, 100);
+  expect(await extendLock(redis, key, token!, 10_000)).toBe(true);
+  expect(await redis.pttl(key)).toBeGreaterThan(5_000);
+});
+
+test("withLock keeps its lock while the work outlasts the TTL", async () => {
+  const key = `${prefix}:lock:long`;
+  const run = withLock(redis, key, 300, async () => {
+    await Bun.sleep(800);
+    return "done";
+  });
+  await Bun.sleep(500);
+  expect(await acquireLock(redis, key, 5_000)).toBeNull();
+  expect(await run).toEqual({ acquired: true, result: "done" });
+  expect(await redis.exists(key)).toBe(0);
+});
+
 test("withLock runs one caller at a time and releases even when the work throws", async () => {
   const key = `${prefix}:lock:b`;
   let inside = 0;
@@ -50,6 +80,14 @@ test("an idempotency key is claimed once until released", async () => {
   expect(await redis.pttl(key)).toBeGreaterThan(0);
   await releaseIdempotencyKey(redis, key);
   expect(await claimIdempotencyKey(redis, key, 10_000)).toBe(true);
+});
+
+test("an idempotency key can be claimed again once its TTL has passed", async () => {
+  const key = `${prefix}:idem:short`;
+  expect(await claimIdempotencyKey(redis, key, 50)).toBe(true);
+  expect(await claimIdempotencyKey(redis, key, 50)).toBe(false);
+  await Bun.sleep(80);
+  expect(await claimIdempotencyKey(redis, key, 50)).toBe(true);
 });
 
 test("backoff grows by the multiplier, stays within the jitter and is capped", () => {
@@ -80,7 +118,7 @@ test("configuration defaults are the documented ones", () => {
 });
 
 test("a bad value is refused with the variable's name", () => {
-  for (const [name, value] of [["PORT", "abc"], ["REDIS_URL", "http://x"], ["OUTBOX_RETENTION", "forever"], ["RELAY_BATCH_SIZE", "0"]] as const) {
+  for (const [name, value] of [["PORT", "abc"], ["PORT", "70000"], ["REDIS_URL", "http://x"], ["OUTBOX_RETENTION", "forever"], ["RELAY_BATCH_SIZE", "0"]] as const) {
     try {
       loadConfig({ [name]: value });
       throw new Error(`${name}=${value} was accepted`);
@@ -89,6 +127,11 @@ test("a bad value is refused with the variable's name", () => {
       expect((err as ConfigError).problems.join()).toContain(name);
     }
   }
+});
+
+test("an empty variable counts as not set", () => {
+  expect(loadConfig({ PORT: "", RELAY_BATCH_SIZE: "", OUTBOX_RETENTION: "" })).toMatchObject({ PORT: 3000, RELAY_BATCH_SIZE: 500, OUTBOX_RETENTION: 7 * 86_400_000 });
+  expect(loadConfig({ CONSUMER_NAME: "", FLY_MACHINE_ID: "m1" }).consumerName).toBe("m1");
 });
 
 test("the consumer name comes from CONSUMER_NAME, else FLY_MACHINE_ID, else the host name", () => {

@@ -44,6 +44,16 @@ test("trimming never drops an entry a group still has pending or has not yet bee
   expect(await ids(stream)).toEqual([]);
 });
 
+test("a stream with no groups is trimmed only below the given orphan min id", async () => {
+  const stream = keys.stream(ctx.prefix, "audit.logged");
+  const [a, b, c] = ["1000-0", "2000-0", "3000-0"] as const;
+  for (const id of [a, b, c]) await ctx.redis.xadd(stream, id, "n", id);
+  expect(await trimStream(ctx.redis, stream)).toBe(0);
+  expect(await ids(stream)).toEqual([a, b, c]);
+  expect(await trimStream(ctx.redis, stream, b)).toBe(1);
+  expect(await ids(stream)).toEqual([b, c]);
+});
+
 test("a stream nobody subscribes to keeps its retention window", async () => {
   const stream = keys.stream(ctx.prefix, "audit.logged");
   const old = await ctx.redis.xadd(stream, `${Date.now() - 10_000}-0`, "n", "old");
@@ -67,15 +77,28 @@ test("outbox retention deletes only old rows every subscribed handler processed,
   const half = await insert("user.created", 60_000);
   const recent = await insert("user.created", 1_000);
   const unsubscribed = await insert("audit.logged", 60_000);
+  const [unpublished] = await ctx.sql<{ id: string }[]>`
+    insert into outbox (event_type, payload, created_at) values ('audit.logged', '{}', now() - interval '1 hour') returning id`;
   await ctx.sql`insert into processed_events (handler, event_id) values
     ('a', ${done}), ('b', ${done}), ('a', ${half}), ('a', ${recent}), ('b', ${recent})`;
 
   expect(await deleteProcessedOutboxRows(ctx.sql, subs, 30_000)).toBe(2);
   const left = (await ctx.sql`select id from outbox`).map((r) => r.id).sort();
-  expect(left).toEqual([half, recent].sort());
-  const records = await ctx.sql`select event_id from processed_events where event_id = ${done}`;
-  expect(records.length).toBe(0);
+  expect(left).toEqual([half, recent, unpublished!.id].sort());
   expect(left).not.toContain(unsubscribed);
+  // The deleted row's records went with it; the kept rows' records stay.
+  const records = (await ctx.sql`select handler, event_id from processed_events`).map((r) => `${r.handler}:${r.event_id}`);
+  expect(records.sort()).toEqual([`a:${half}`, `a:${recent}`, `b:${recent}`].sort());
+});
+
+test("with no subscriptions anywhere, outbox retention deletes every old published row and no unpublished one", async () => {
+  await ctx.sql`insert into outbox (event_type, payload, published_at) values ('user.created', '{}', now() - interval '1 hour')`;
+  await ctx.sql`insert into outbox (event_type, payload, published_at) values ('user.created', '{}', now())`;
+  await ctx.sql`insert into outbox (event_type, payload, created_at) values ('user.created', '{}', now() - interval '1 hour')`;
+  expect(await deleteProcessedOutboxRows(ctx.sql, [], 30_000)).toBe(1);
+  const [left] = await ctx.sql<{ published: number; unpublished: number }[]>`
+    select count(published_at)::int as published, (count(*) - count(published_at))::int as unpublished from outbox`;
+  expect(left).toEqual({ published: 1, unpublished: 1 });
 });
 
 test("idle consumers with nothing pending leave the group; one with pending entries never does", async () => {
@@ -87,16 +110,19 @@ test("idle consumers with nothing pending leave the group; one with pending entr
   const [[idleEntry]] = (await ctx.redis.xpending(stream, "g", "-", "+", 10, "idle")) as [[string]];
   await ctx.redis.xack(stream, "g", idleEntry);
   await ctx.redis.xgroup("CREATECONSUMER", stream, "g", "me");
-  await Bun.sleep(60);
+  await Bun.sleep(300);
+  await ctx.redis.xgroup("CREATECONSUMER", stream, "g", "fresh"); // nothing pending, but not idle long enough
 
-  expect(await removeStaleConsumers(ctx.redis, stream, "g", 50, "me")).toBe(1);
+  expect(await removeStaleConsumers(ctx.redis, stream, "g", 250, "me")).toBe(1);
   const names = ((await ctx.redis.xinfo("CONSUMERS", stream, "g")) as string[][]).map((c) => c[1]).sort();
-  expect(names).toEqual(["holder", "me"]);
+  expect(names).toEqual(["fresh", "holder", "me"]);
 });
 
 test("only one machine runs maintenance at a time", async () => {
   const a = await ctx.startEngine([], { parts: { relay: false, consumers: false, stats: false } });
   const b = await ctx.startEngine([], { parts: { relay: false, consumers: false, stats: false } });
+  expect((await Promise.all([a.runMaintenance(), b.runMaintenance()])).sort()).toEqual([false, true]);
+  expect(await ctx.redis.exists(keys.lock(ctx.prefix, "maintenance"))).toBe(0); // released after the run
   await ctx.redis.set(keys.lock(ctx.prefix, "maintenance"), "someone-else", "PX", 5_000);
   expect(await a.runMaintenance()).toBe(false);
   await ctx.redis.del(keys.lock(ctx.prefix, "maintenance"));

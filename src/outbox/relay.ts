@@ -1,7 +1,7 @@
 import type Redis from "ioredis";
 import type { Sql } from "../db/client.ts";
-import { publishRows } from "../streams/publisher.ts";
-import { claimOutboxBatch, markPublished } from "./claim.ts";
+import { xaddRows } from "../streams/publisher.ts";
+import { claimOutboxBatch, markPublished, type OutboxRow } from "./claim.ts";
 
 export interface RelayDeps {
   sql: Sql;
@@ -11,18 +11,39 @@ export interface RelayDeps {
 }
 
 /**
- * Publishes one batch: claim (FOR UPDATE SKIP LOCKED), XADD in one pipeline, mark published,
- * commit. Returns how many rows it published. A crash between XADD and commit publishes those
- * rows again on the next run; consumers absorb the duplicates.
+ * Publishes one batch: claim (FOR UPDATE SKIP LOCKED), XADD in one pipeline, mark published the
+ * rows Redis accepted, commit. Returns how many rows it published, or, once the rows Redis
+ * accepted are committed, throws if any XADD failed: only those rows stay unpublished, so a row
+ * Redis refuses neither holds back nor re-publishes the rows batched with it. A crash between XADD
+ * and commit publishes those rows again on the next run; consumers absorb the duplicates.
  */
 export async function relayBatch({ sql, redis, prefix, batchSize }: RelayDeps): Promise<number> {
-  return sql.begin(async (tx) => {
+  const { published, failed } = await sql.begin(async (tx) => {
     const rows = await claimOutboxBatch(tx, batchSize);
-    if (rows.length === 0) return 0;
-    const streamIds = await publishRows(redis, prefix, rows);
-    await markPublished(tx, rows.map((r) => r.id), streamIds);
-    return rows.length;
+    const results = rows.length === 0 ? [] : await xaddRows(redis, prefix, rows);
+    const ids: string[] = [];
+    const streamIds: string[] = [];
+    const failed: { row: OutboxRow; err: Error }[] = [];
+    rows.forEach((row, i) => {
+      const result = results[i]!;
+      if (result instanceof Error) {
+        failed.push({ row, err: result });
+      } else {
+        ids.push(row.id);
+        streamIds.push(result);
+      }
+    });
+    if (ids.length > 0) await markPublished(tx, ids, streamIds);
+    return { published: ids.length, failed };
   });
+  const [first] = failed;
+  if (first) {
+    throw new Error(
+      `XADD failed for ${failed.length} outbox row(s), first ${first.row.id} (${first.row.event_type}): ${first.err.message}`,
+      { cause: first.err },
+    );
+  }
+  return published;
 }
 
 /** Publishes batches until one comes back short of full, so a backlog drains in one run. */

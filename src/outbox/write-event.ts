@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { sql } from "drizzle-orm";
 import type { Db, Tx } from "../db/client.ts";
 
@@ -17,8 +18,9 @@ export interface WrittenEvent {
   duplicate: boolean;
 }
 
-// Transactions that wrote an event, so the committer knows to wake the relay.
-const wroteEvents = new WeakSet<object>();
+// Tells the enclosing commitWithEvents that an event was written. Scoped to the call, not to the
+// tx object: an event written in a nested transaction (a savepoint, a different tx object) counts too.
+const commitScope = new AsyncLocalStorage<{ wrote: boolean }>();
 
 /**
  * Writes an event to the outbox inside the caller's transaction: it is published if and only if
@@ -33,7 +35,8 @@ export async function writeEvent(tx: Tx, input: EventInput): Promise<WrittenEven
     returning id, created_at`);
   const row = inserted[0];
   if (row) {
-    wroteEvents.add(tx);
+    const scope = commitScope.getStore();
+    if (scope) scope.wrote = true;
     return { id: row.id, eventType: input.eventType, createdAt: new Date(row.created_at), duplicate: false };
   }
   // Only a taken idempotency key lands here; a concurrent writer of the same key has committed by now.
@@ -55,12 +58,8 @@ export interface Waker {
  * the transaction (that would serialise every commit).
  */
 export async function commitWithEvents<T>(db: Db, relay: Waker | undefined, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  let wrote = false;
-  const result = await db.transaction(async (tx) => {
-    const value = await fn(tx);
-    wrote = wroteEvents.has(tx);
-    return value;
-  });
-  if (wrote) relay?.wake();
+  const scope = { wrote: false };
+  const result = await commitScope.run(scope, () => db.transaction(fn));
+  if (scope.wrote) relay?.wake();
   return result;
 }

@@ -5,6 +5,7 @@ import type { BackoffOptions } from "../lib/backoff.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { EventInput, WrittenEvent } from "../outbox/write-event.ts";
 import type { StreamEvent } from "./entry.ts";
+import { isReservedEventType } from "./keys.ts";
 
 export interface HandlerContext {
   /** The transaction the engine opened; the effects and the processed_events record commit together. */
@@ -60,7 +61,7 @@ export function subscribe<S extends z.ZodType>(def: {
   options?: Partial<HandlerOptions>;
 }): Subscription {
   if (!NAME.test(def.handler)) throw new Error(`handler name "${def.handler}" must match ${NAME}`);
-  if (!def.eventType || def.eventType === "dlq") throw new Error(`event type "${def.eventType}" is reserved or empty`);
+  if (!def.eventType || isReservedEventType(def.eventType)) throw new Error(`event type "${def.eventType}" is reserved or empty`);
   return def as unknown as Subscription;
 }
 

@@ -11,6 +11,13 @@ export const keys = {
   orphans: (prefix: string, handler: string, eventType: string) => `${prefix}:orphans:${handler}:${eventType}`,
 };
 
+const RESERVED = /^(dlq|dlq-counts)$|^(lock|consumer|ratelimit|idem|orphans):/;
+
+/** An event type whose stream key would collide with one of the service's own keys. */
+export function isReservedEventType(eventType: string): boolean {
+  return RESERVED.test(eventType);
+}
+
 /** The event type a stream key belongs to, or undefined for a key that is not an event stream. */
 export function eventTypeOf(prefix: string, key: string): string | undefined {
   if (!key.startsWith(prefix + ":")) return undefined;

@@ -1,16 +1,21 @@
 import type Redis from "ioredis";
 import type { OutboxRow } from "../outbox/claim.ts";
 import { encodeEvent } from "./entry.ts";
-import { keys } from "./keys.ts";
+import { isReservedEventType, keys } from "./keys.ts";
 
 /**
- * XADDs each row to `<prefix>:<event_type>` in one pipeline and returns the new entry ids in
- * row order. Throws if any XADD failed; rows are then left unpublished and retried, and the
- * entries that did get in are absorbed as duplicates by the consumers.
+ * XADDs each row to `<prefix>:<event_type>` in one pipeline and returns, in row order, each new
+ * entry id or the error that row's XADD failed with. One row failing does not undo the others.
  */
-export async function publishRows(redis: Redis, prefix: string, rows: OutboxRow[], target?: string): Promise<string[]> {
+export async function xaddRows(redis: Redis, prefix: string, rows: OutboxRow[], target?: string): Promise<(string | Error)[]> {
   const pipeline = redis.pipeline();
-  for (const row of rows) {
+  const sent: number[] = [];
+  const out: (string | Error)[] = rows.map((row) =>
+    isReservedEventType(row.event_type) ? new Error(`event type "${row.event_type}" is reserved: its stream key is one of the service's own`) : "",
+  );
+  for (const [i, row] of rows.entries()) {
+    if (out[i] instanceof Error) continue;
+    sent.push(i);
     const fields = encodeEvent({
       id: row.id,
       type: row.event_type,
@@ -22,10 +27,18 @@ export async function publishRows(redis: Redis, prefix: string, rows: OutboxRow[
     });
     pipeline.xadd(keys.stream(prefix, row.event_type), "*", ...fields);
   }
-  const results = (await pipeline.exec()) ?? [];
-  return results.map(([err, id], i) => {
-    if (err) throw err;
-    if (typeof id !== "string") throw new Error(`XADD for outbox row ${rows[i]?.id} returned no id`);
-    return id;
+  const results = sent.length ? ((await pipeline.exec()) ?? []) : [];
+  sent.forEach((rowIndex, i) => {
+    const [err, id] = results[i] ?? [new Error("no reply"), null];
+    out[rowIndex] = err ?? (typeof id === "string" ? id : new Error(`XADD for outbox row ${rows[rowIndex]!.id} returned no id`));
+  });
+  return out;
+}
+
+/** Like xaddRows, but throws if any XADD failed; the entries that did get in are absorbed as duplicates by the consumers. */
+export async function publishRows(redis: Redis, prefix: string, rows: OutboxRow[], target?: string): Promise<string[]> {
+  return (await xaddRows(redis, prefix, rows, target)).map((result) => {
+    if (result instanceof Error) throw result;
+    return result;
   });
 }

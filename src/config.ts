@@ -43,9 +43,39 @@ const schema = z.object({
   HANDLER_TIMEOUT_MS: int(300_000, 1),
   IDEMPOTENCY_TTL_MS: duration("24h"),
   MIGRATE_ON_START: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
+  /** Bearer token of the admin endpoints; required in production. Never logged. */
+  ADMIN_TOKEN: z.string().regex(/^[A-Za-z0-9._~+/-]+=*$/, "letters, digits and . _ ~ + / - only (a bearer token)").min(16, "at least 16 characters").optional(),
+  WEBHOOK_SECRETS: z.string().default("").transform(parseWebhookSecrets),
+  SHOPEE_PARTNER_KEY: z.string().min(1).optional(),
+  /** The push URL registered with Shopee, which its signature covers; defaults to the URL the request arrived at. */
+  SHOPEE_CALLBACK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  MAX_BODY_BYTES: int(1024 * 1024, 1),
+  DLQ_ALERT_THRESHOLD: int(100, 0),
+  OUTBOX_BACKLOG_ALERT: int(10_000, 0),
+  OUTBOX_AGE_ALERT_MS: duration("1m"),
 });
 
 export type Env = z.infer<typeof schema>;
+
+/**
+ * `provider=whsec_<base64>,other=whsec_<base64>` into provider -> HMAC key. A problem names the
+ * entry by position and provider, never by its secret.
+ */
+function parseWebhookSecrets(value: string, ctx: z.RefinementCtx): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  value.split(",").map((s) => s.trim()).filter(Boolean).forEach((entry, i) => {
+    const eq = entry.indexOf("=");
+    const provider = eq > 0 ? entry.slice(0, eq).trim() : "";
+    const secret = eq > 0 ? entry.slice(eq + 1).trim() : "";
+    const key = /^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret) ? Buffer.from(secret.slice(6), "base64") : null;
+    if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(provider) || !key || key.length === 0) {
+      ctx.addIssue({ code: "custom", message: `entry ${i + 1}${provider ? ` (${provider})` : ""} must be provider=whsec_<base64 key>, provider in lower-case letters, digits, _ and -` });
+      return;
+    }
+    out.set(provider, key);
+  });
+  return out;
+}
 
 /** Everything the process is configured with, resolved once at start. */
 export type Config = Env & {
@@ -69,5 +99,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
   }
   const cfg = parsed.data;
+  if (cfg.NODE_ENV === "production" && !cfg.ADMIN_TOKEN) {
+    throw new ConfigError(["ADMIN_TOKEN: required when NODE_ENV=production (the admin endpoints would be open)"]);
+  }
   return { ...cfg, consumerName: cfg.CONSUMER_NAME ?? cfg.FLY_MACHINE_ID ?? hostname() };
 }

@@ -8,14 +8,18 @@ import { startEngine, type Engine } from "./engine.ts";
 import { createApp } from "./http/app.ts";
 import { toError } from "./lib/errors.ts";
 import { createLogger } from "./lib/logger.ts";
+import type { Logger } from "./lib/logger.ts";
 import type { Subscription } from "./streams/handler.ts";
+
+/** Builds the subscriptions once PostgreSQL is connected (handlers may hold the database). */
+export type SubscriptionFactory = (deps: Database & { config: Config; redis: Redis; log: Logger }) => Subscription[];
 
 /**
  * Runs the whole service in this process: configuration, migrations, PostgreSQL and Redis, the
  * delivery engine and the HTTP API, until SIGTERM or SIGINT. Bad configuration or an unreachable
  * dependency prints one line naming the variable and exits 1.
  */
-export async function runService(subscriptions: Subscription[]): Promise<void> {
+export async function runService(createSubscriptions: SubscriptionFactory): Promise<void> {
   let config: Config;
   try {
     config = loadConfig();
@@ -62,11 +66,12 @@ export async function runService(subscriptions: Subscription[]): Promise<void> {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
 
+  const subscriptions = createSubscriptions({ ...database, config, redis, log });
   engine = await startEngine({
     ...database, config, redis, log, subscriptions,
     onFatal: (reason) => void shutdown(`fatal: ${reason}`, 1),
   });
-  const app = createApp({ sql: database.sql, redis, engine, version: pkg.version, startedAt });
+  const app = createApp({ ...database, config, redis, engine, log, version: pkg.version, startedAt });
   server = Bun.serve({ port: config.PORT, fetch: app.fetch });
   log.info("orderstream started", { port: server.port, consumer: config.consumerName, prefix: config.STREAM_PREFIX });
 }

@@ -1,9 +1,30 @@
+import type { Db } from "../db/client.ts";
+import type { Logger } from "../lib/logger.ts";
+import { logTransport, type Transport } from "../notifications/transport.ts";
 import type { Subscription } from "../streams/handler.ts";
+import { analyticsHandlers } from "./analytics.ts";
+import { inventoryHandlers } from "./inventory.ts";
+import { notificationHandlers } from "./notifications.ts";
+import { paymentHandlers } from "./payments.ts";
+import { webhookHandlers } from "./webhooks.ts";
+
+export interface HandlerDeps {
+  db: Db;
+  log: Logger;
+  /** Where e-mails go; the log by default. */
+  transport?: Transport;
+}
 
 /**
  * Every subscription the service runs. Add a handler in a file of its own beside this one and
  * list it here; see README "Adding a handler".
  */
-export function createSubscriptions(): Subscription[] {
-  return [];
+export function createSubscriptions(deps: HandlerDeps): Subscription[] {
+  return [
+    ...inventoryHandlers(),
+    ...paymentHandlers(),
+    ...notificationHandlers(deps.transport ?? logTransport(deps.log.child({ component: "notifications" }))),
+    ...analyticsHandlers(),
+    ...webhookHandlers(deps),
+  ];
 }

@@ -1,13 +1,28 @@
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { requestId } from "hono/request-id";
 import type Redis from "ioredis";
-import type { Sql } from "../db/client.ts";
+import type { Config } from "../config.ts";
+import type { Database } from "../db/client.ts";
 import type { Engine } from "../engine.ts";
+import type { Logger } from "../lib/logger.ts";
+import { adminAuth } from "./admin-auth.ts";
+import { dlqRoutes } from "./dlq.ts";
+import { ApiError, errorHandler, errorResponse, notFoundHandler } from "./errors.ts";
+import { eventRoutes } from "./events.ts";
 import { healthRoutes } from "./health.ts";
+import { metricsRoutes } from "./metrics.ts";
+import { orderRoutes } from "./orders.ts";
+import { productRoutes } from "./products.ts";
+import { tenantRoutes } from "./tenants.ts";
+import { webhookRoutes } from "./webhooks.ts";
 
-export interface AppDeps {
-  sql: Sql;
+export interface AppDeps extends Database {
+  config: Config;
   redis: Redis;
+  /** Null while the service starts, or in tests that need no delivery. */
   engine: Engine | null;
+  log: Logger;
   version: string;
   startedAt: number;
 }
@@ -15,6 +30,24 @@ export interface AppDeps {
 /** The HTTP API, built from explicit dependencies so tests can call `app.request()` on their own. */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
+  app.onError(errorHandler(deps.log));
+  app.notFound(notFoundHandler);
+  app.use(requestId());
+  app.use(bodyLimit({
+    maxSize: deps.config.MAX_BODY_BYTES,
+    onError: (c) => errorResponse(c, new ApiError(413, "payload_too_large", `the request body is larger than ${deps.config.MAX_BODY_BYTES} bytes`)),
+  }));
+  const admin = adminAuth({ token: deps.config.ADMIN_TOKEN, log: deps.log });
+
   app.route("/health", healthRoutes(deps));
+  app.route("/metrics", metricsRoutes(deps));
+  app.route("/products", productRoutes(deps));
+  app.route("/orders", orderRoutes(deps));
+  app.route("/tenants", tenantRoutes(deps));
+  app.route("/events", eventRoutes(deps, admin));
+  app.route("/webhooks", webhookRoutes(deps, admin));
+  app.use("/dlq", admin);
+  app.use("/dlq/*", admin);
+  app.route("/dlq", dlqRoutes(deps));
   return app;
 }

@@ -1,0 +1,78 @@
+import { sql } from "drizzle-orm";
+import { index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+
+/**
+ * The transactional outbox. A public contract: other services INSERT into it with plain SQL, so
+ * these column names and types never change; new columns must have defaults.
+ */
+export const outbox = pgTable(
+  "outbox",
+  {
+    id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
+    eventType: text("event_type").notNull(),
+    aggregateId: text("aggregate_id"),
+    tenantId: text("tenant_id"),
+    payload: jsonb("payload").notNull(),
+    idempotencyKey: text("idempotency_key").unique(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    publishedAt: timestamp("published_at", { withTimezone: true }),
+    /** The Redis Stream entry id the relay last published this row as; finds the row again if the entry is deleted. */
+    streamId: text("stream_id"),
+  },
+  (t) => [
+    index("outbox_unpublished_idx").on(t.createdAt).where(sql`${t.publishedAt} is null`),
+    index("outbox_published_idx").on(t.publishedAt).where(sql`${t.publishedAt} is not null`),
+    index("outbox_stream_id_idx").on(t.eventType, t.streamId),
+  ],
+);
+
+/**
+ * One row per (handler, event) that is settled: its effects committed (`processed`), or an
+ * operator discarded its dead letter (`discarded`). The guard that makes effects exactly-once.
+ */
+export const processedEvents = pgTable(
+  "processed_events",
+  {
+    handler: text("handler").notNull(),
+    eventId: uuid("event_id").notNull(),
+    processedAt: timestamp("processed_at", { withTimezone: true }).notNull().defaultNow(),
+    outcome: text("outcome").notNull().default("processed"),
+  },
+  (t) => [primaryKey({ columns: [t.handler, t.eventId] }), index("processed_events_event_idx").on(t.eventId)],
+);
+
+/**
+ * The durable record of every dead letter (the Redis `<prefix>:dlq` stream is its fast copy):
+ * it survives Redis losing its data, and `/dlq` reads it. `open` until retried or deleted.
+ */
+export const deadLetters = pgTable(
+  "dead_letters",
+  {
+    id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
+    /** Null only for a stream entry that carried no valid event id (reason `malformed_entry`). */
+    eventId: uuid("event_id"),
+    eventType: text("event_type").notNull(),
+    handler: text("handler").notNull(),
+    stream: text("stream").notNull(),
+    entryId: text("entry_id").notNull(),
+    reason: text("reason").notNull(),
+    error: text("error").notNull(),
+    attempts: integer("attempts").notNull(),
+    /** The payload as JSON text, exactly as it was on the stream. */
+    payload: text("payload").notNull(),
+    aggregateId: text("aggregate_id"),
+    tenantId: text("tenant_id"),
+    occurredAt: timestamp("occurred_at", { withTimezone: true }),
+    failedAt: timestamp("failed_at", { withTimezone: true }).notNull().defaultNow(),
+    status: text("status").notNull().default("open"),
+    resolvedAt: timestamp("resolved_at", { withTimezone: true }),
+    /** The entry id of its copy in the Redis dead-letter stream, removed on retry or delete. */
+    dlqEntryId: text("dlq_entry_id"),
+  },
+  (t) => [
+    // A redelivery of one entry (a crash between recording and acking) records it once.
+    uniqueIndex("dead_letters_entry_idx").on(t.handler, t.stream, t.entryId),
+    index("dead_letters_open_idx").on(t.failedAt, t.id).where(sql`${t.status} = 'open'`),
+    index("dead_letters_event_idx").on(t.eventId),
+  ],
+);

@@ -1,0 +1,45 @@
+import { UnrecoverableError } from "../lib/errors.ts";
+import { itemQuantities, lockOrder, setOrderStatus } from "../orders/order-store.ts";
+import { refundPaidPayments } from "../orders/refunds.ts";
+import { releaseStock, reserveStock } from "../products/products.ts";
+import type { Subscription } from "../streams/handler.ts";
+import { on } from "./on.ts";
+
+/**
+ * order.created: reserve stock for every line or none, then confirm or reject the order.
+ * order.cancelled: cancel the order, giving back what it reserved (and refunding a paid one).
+ * Both lock the order first, so they see each other's result: a cancellation that lands before
+ * the reservation leaves nothing to reserve.
+ */
+export function inventoryHandlers(): Subscription[] {
+  return [
+    on("order.created", "inventory", async (event, { tx, writeEvent }) => {
+      const order = await lockOrder(tx, event.payload.orderId);
+      if (!order) throw new UnrecoverableError(`order ${event.payload.orderId} does not exist`);
+      if (order.status !== "pending") return; // cancelled before its reservation ran
+      const result = await reserveStock(tx, order.tenantId, await itemQuantities(tx, order.id));
+      const base = { orderId: order.id, orderNumber: order.orderNumber, tenantId: order.tenantId, customerEmail: order.customerEmail };
+      if (result.ok) {
+        await setOrderStatus(tx, order.id, "confirmed", null);
+        await writeEvent({ eventType: "order.confirmed", aggregateId: order.id, tenantId: order.tenantId, payload: { ...base, totalAmount: order.totalAmount } });
+      } else {
+        await setOrderStatus(tx, order.id, "rejected", result.reason);
+        await writeEvent({ eventType: "order.rejected", aggregateId: order.id, tenantId: order.tenantId, payload: { ...base, reason: result.reason } });
+      }
+    }),
+
+    on("order.cancelled", "inventory", async (event, { tx, writeEvent }) => {
+      const order = await lockOrder(tx, event.payload.orderId);
+      if (!order) throw new UnrecoverableError(`order ${event.payload.orderId} does not exist`);
+      const previousStatus = order.status;
+      if (previousStatus === "cancelled" || previousStatus === "rejected") return;
+      if (previousStatus === "confirmed" || previousStatus === "paid") await releaseStock(tx, await itemQuantities(tx, order.id));
+      const refundAmount = previousStatus === "paid" ? await refundPaidPayments(tx, order.id, "order_cancelled") : 0;
+      await setOrderStatus(tx, order.id, "cancelled", event.payload.reason);
+      await writeEvent({
+        eventType: "order.cancellation_completed", aggregateId: order.id, tenantId: order.tenantId,
+        payload: { orderId: order.id, tenantId: order.tenantId, previousStatus, refundAmount },
+      });
+    }),
+  ];
+}

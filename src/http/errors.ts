@@ -1,0 +1,76 @@
+import type { Context, ErrorHandler, NotFoundHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { z } from "zod";
+import { toError } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import { isUnavailableError } from "../lib/unavailable.ts";
+
+export type ErrorCode =
+  | "validation_failed" | "unauthorized" | "invalid_signature" | "not_found" | "conflict"
+  | "idempotency_key_reused" | "payload_too_large" | "unavailable" | "internal";
+
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+/** An error the API answers with as is: `{"error": {code, message, details?, requestId}}`. */
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetail[],
+  ) {
+    super(message);
+  }
+}
+
+export const notFound = (what: string) => new ApiError(404, "not_found", `${what} not found`);
+export const conflict = (message: string) => new ApiError(409, "conflict", message);
+export const invalid = (details: ErrorDetail[], message = "the request is invalid") => new ApiError(400, "validation_failed", message, details);
+
+/** Zod issues as details: `items.0.quantity`, or `(body)` for the body as a whole. */
+export function issuesToDetails(issues: readonly z.core.$ZodIssue[], root = "(body)"): ErrorDetail[] {
+  return issues.map((i) => ({ path: i.path.length ? i.path.map(String).join(".") : root, message: i.message }));
+}
+
+/** The one error body of the API. */
+export function errorResponse(c: Context, err: ApiError): Response {
+  const body = {
+    error: {
+      code: err.code,
+      message: err.message,
+      ...(err.details?.length ? { details: err.details } : {}),
+      requestId: c.get("requestId") as string | undefined,
+    },
+  };
+  return c.json(body, err.status);
+}
+
+/**
+ * Turns anything thrown into the API's error shape: a dependency that is down is 503
+ * `unavailable`; anything unexpected is a 500 whose details go to the log, never to the client.
+ */
+export function errorHandler(log: Logger): ErrorHandler {
+  return function onError(thrown, c) {
+    if (thrown instanceof ApiError) return errorResponse(c, thrown);
+    if (thrown instanceof HTTPException) {
+      if (thrown.status === 400) return errorResponse(c, invalid([{ path: "(body)", message: "malformed JSON" }], "the request body is not valid JSON"));
+      if (thrown.status === 413) return errorResponse(c, new ApiError(413, "payload_too_large", "the request body is too large"));
+      if (thrown.status === 401) return errorResponse(c, new ApiError(401, "unauthorized", "authentication required"));
+      return errorResponse(c, new ApiError(thrown.status as ContentfulStatusCode, thrown.status === 404 ? "not_found" : "internal", thrown.message || "request failed"));
+    }
+    const err = toError(thrown);
+    if (isUnavailableError(err)) {
+      log.warn("request failed: a dependency is unavailable", { requestId: c.get("requestId"), method: c.req.method, path: c.req.path, err });
+      return errorResponse(c, new ApiError(503, "unavailable", "the service is temporarily unavailable; try again shortly"));
+    }
+    log.error("request failed", { requestId: c.get("requestId"), method: c.req.method, path: c.req.path, err });
+    return errorResponse(c, new ApiError(500, "internal", "internal error"));
+  };
+}
+
+export const notFoundHandler: NotFoundHandler = (c) => errorResponse(c, new ApiError(404, "not_found", `no route for ${c.req.method} ${c.req.path}`));

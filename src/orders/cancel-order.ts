@@ -1,0 +1,30 @@
+import { and, eq, isNull, notInArray, sql } from "drizzle-orm";
+import type { Db } from "../db/client.ts";
+import { orders } from "../db/schema.ts";
+import { conflict, notFound } from "../http/errors.ts";
+import { commitWithEvents, writeEvent, type Waker } from "../outbox/write-event.ts";
+
+/**
+ * Records a cancellation request and its `order.cancelled` event; the inventory handler applies
+ * it. Taken once per order: a second request, or one for a cancelled or rejected order, is a 409.
+ */
+export async function requestCancellation(db: Db, relay: Waker | undefined, orderId: string, reason: string): Promise<void> {
+  await commitWithEvents(db, relay, async (tx) => {
+    const [order] = await tx.update(orders)
+      .set({ cancelRequestedAt: sql`now()`, cancellationReason: reason, updatedAt: sql`now()` })
+      .where(and(eq(orders.id, orderId), isNull(orders.cancelRequestedAt), notInArray(orders.status, ["cancelled", "rejected"])))
+      .returning({ id: orders.id, tenantId: orders.tenantId, at: orders.cancelRequestedAt });
+    if (!order) {
+      const [existing] = await tx.select({ status: orders.status, requested: orders.cancelRequestedAt }).from(orders).where(eq(orders.id, orderId));
+      if (!existing) throw notFound("order");
+      throw conflict(existing.requested ? "a cancellation of this order was already requested" : `the order is already ${existing.status}`);
+    }
+    await writeEvent(tx, {
+      eventType: "order.cancelled",
+      aggregateId: order.id,
+      tenantId: order.tenantId,
+      idempotencyKey: `orderstream:order.cancelled:${order.id}`,
+      payload: { orderId: order.id, tenantId: order.tenantId, reason, cancelledAt: order.at!.toISOString() },
+    });
+  });
+}

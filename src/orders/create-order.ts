@@ -1,0 +1,72 @@
+import type { Db } from "../db/client.ts";
+import { saveIdempotentResponse, takeIdempotencyKey, type StoredResponse } from "../db/idempotency-keys.ts";
+import { orderItems, orders } from "../db/schema.ts";
+import { fromCents, toCents } from "../lib/validation.ts";
+import { commitWithEvents, writeEvent, type Waker } from "../outbox/write-event.ts";
+import { orderView } from "./order-store.ts";
+
+interface Address {
+  firstName: string;
+  lastName: string;
+  address1: string;
+  address2?: string | undefined;
+  city: string;
+  postalCode: string;
+  country: string;
+}
+
+export interface NewOrder {
+  tenantId: string;
+  customerId: string;
+  customerEmail: string;
+  items: { productId: string; quantity: number; unitPrice: number }[];
+  shippingAddress: Address;
+  billingAddress?: Address | undefined;
+}
+
+export const orderTotalCents = (items: NewOrder["items"]) => items.reduce((sum, i) => sum + i.quantity * toCents(i.unitPrice), 0);
+
+const SCOPE = "POST /orders";
+
+/**
+ * Writes the order, its lines and its `order.created` event in one transaction. With an
+ * idempotency key, a repeat of the same request returns the first response and writes nothing.
+ */
+export async function createOrder(db: Db, relay: Waker | undefined, input: NewOrder, idempotency?: { key: string; requestHash: string }): Promise<StoredResponse> {
+  return commitWithEvents(db, relay, async (tx) => {
+    if (idempotency) {
+      const prior = await takeIdempotencyKey(tx, SCOPE, idempotency.key, idempotency.requestHash);
+      if (prior) return prior;
+    }
+    const [order] = await tx.insert(orders).values({
+      tenantId: input.tenantId,
+      customerId: input.customerId,
+      customerEmail: input.customerEmail,
+      totalAmount: fromCents(orderTotalCents(input.items)),
+      shippingAddress: input.shippingAddress,
+      billingAddress: input.billingAddress ?? null,
+    }).returning();
+    const lines = await tx.insert(orderItems).values(input.items.map((item, i) => ({ orderId: order!.id, line: i + 1, ...item }))).returning();
+    await writeEvent(tx, {
+      eventType: "order.created",
+      aggregateId: order!.id,
+      tenantId: order!.tenantId,
+      idempotencyKey: `orderstream:order.created:${order!.id}`,
+      payload: {
+        orderId: order!.id,
+        orderNumber: order!.orderNumber,
+        tenantId: order!.tenantId,
+        customerId: order!.customerId,
+        customerEmail: order!.customerEmail,
+        totalAmount: order!.totalAmount,
+        items: input.items,
+        shippingAddress: input.shippingAddress,
+        ...(input.billingAddress ? { billingAddress: input.billingAddress } : {}),
+        createdAt: order!.createdAt.toISOString(),
+      },
+    });
+    const created = { statusCode: 201, response: orderView(order!, lines) };
+    if (idempotency) await saveIdempotentResponse(tx, SCOPE, idempotency.key, created);
+    return created;
+  });
+}

@@ -1,0 +1,43 @@
+import { eq } from "drizzle-orm";
+import type { Db } from "../db/client.ts";
+import { orders, outbox, payments } from "../db/schema.ts";
+import { conflict, notFound } from "../http/errors.ts";
+import { toCents } from "../lib/validation.ts";
+import { commitWithEvents, writeEvent, type Waker } from "../outbox/write-event.ts";
+
+export interface PaymentResult {
+  paymentId: string;
+  amount: number;
+  status: "succeeded" | "failed";
+}
+
+/** The outbox key of a payment: the HTTP API and payment webhooks share it, so one payment is one event. */
+export const paymentEventKey = (paymentId: string) => `orderstream:payment.processed:${paymentId}`;
+
+/**
+ * Emits `payment.processed` for the order (the payments handler records it). The same paymentId
+ * again is a duplicate and emits nothing; reused for another order or amount, it is a 409.
+ */
+export async function submitPayment(db: Db, relay: Waker | undefined, orderId: string, p: PaymentResult): Promise<{ eventId: string; duplicate: boolean }> {
+  return commitWithEvents(db, relay, async (tx) => {
+    const [order] = await tx.select({ id: orders.id, tenantId: orders.tenantId }).from(orders).where(eq(orders.id, orderId));
+    if (!order) throw notFound("order");
+    const written = await writeEvent(tx, {
+      eventType: "payment.processed",
+      aggregateId: order.id,
+      tenantId: order.tenantId,
+      idempotencyKey: paymentEventKey(p.paymentId),
+      payload: { paymentId: p.paymentId, orderId, amount: p.amount, status: p.status, processedAt: new Date().toISOString() },
+    });
+    if (written.duplicate) {
+      // The first event may be gone (outbox retention); then the recorded payment tells.
+      const [event] = await tx.select({ payload: outbox.payload }).from(outbox).where(eq(outbox.id, written.id));
+      const [recorded] = await tx.select().from(payments).where(eq(payments.paymentId, p.paymentId));
+      const first = (event?.payload ?? recorded) as Partial<PaymentResult & { orderId: string }> | undefined;
+      if (first && (first.orderId !== orderId || toCents(Number(first.amount)) !== toCents(p.amount) || first.status !== p.status)) {
+        throw conflict(`paymentId ${p.paymentId} was already submitted with another order, amount or status`);
+      }
+    }
+    return { eventId: written.id, duplicate: written.duplicate };
+  });
+}

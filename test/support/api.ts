@@ -1,0 +1,42 @@
+import type { Hono } from "hono";
+import type { Engine } from "../../src/engine.ts";
+import { createSubscriptions } from "../../src/handlers/index.ts";
+import { createApp } from "../../src/http/app.ts";
+import type { Transport } from "../../src/notifications/transport.ts";
+import type { TestContext } from "./context.ts";
+
+export interface TestApi {
+  app: Hono;
+  engine: Engine | null;
+  /** Sends a request through `app.request()`; a non-string body is sent as JSON. */
+  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+}
+
+/**
+ * The HTTP API on the test's own schema and prefix. With `engine` (the default) the real
+ * handlers run too, so events written by a request are delivered.
+ */
+export async function startTestApi(ctx: TestContext, opts: { engine?: boolean; env?: Record<string, string>; transport?: Transport } = {}): Promise<TestApi> {
+  const config = ctx.config(opts.env);
+  const subscriptions = createSubscriptions({ db: ctx.db, log: ctx.log, ...(opts.transport ? { transport: opts.transport } : {}) });
+  const engine = opts.engine === false ? null : await ctx.startEngine(subscriptions, opts.env ? { env: opts.env } : {});
+  const app = createApp({ db: ctx.db, sql: ctx.sql, config, redis: ctx.redis, engine, log: ctx.log, version: "test", startedAt: Date.now() });
+  return {
+    app,
+    engine,
+    async call(method, path, body, headers = {}) {
+      const init: RequestInit = { method, headers: { ...headers } };
+      if (body !== undefined) {
+        init.body = typeof body === "string" ? body : JSON.stringify(body);
+        (init.headers as Record<string, string>)["content-type"] ??= "application/json";
+      }
+      const res = await app.request(path, init);
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : null;
+      } catch {}
+      return { status: res.status, body: parsed, headers: res.headers };
+    },
+  };
+}

@@ -34,7 +34,11 @@ export const invalid = (details: ErrorDetail[], message = "the request is invali
 
 /** Zod issues as details: `items.0.quantity`, or `(body)` for the body as a whole. */
 export function issuesToDetails(issues: readonly z.core.$ZodIssue[], root = "(body)"): ErrorDetail[] {
-  return issues.map((i) => ({ path: i.path.length ? i.path.map(String).join(".") : root, message: i.message }));
+  const at = (path: readonly PropertyKey[]) => (path.length ? path.map(String).join(".") : root);
+  return issues.flatMap((i) =>
+    // An unknown field is named itself, not its parent object.
+    i.code === "unrecognized_keys" ? i.keys.map((k) => ({ path: at([...i.path, k]), message: "unknown field" })) : [{ path: at(i.path), message: i.message }],
+  );
 }
 
 /** The one error body of the API. */

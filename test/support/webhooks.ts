@@ -1,0 +1,13 @@
+import { createHmac, randomBytes } from "node:crypto";
+
+/** A fresh Standard Webhooks secret and the WEBHOOK_SECRETS entry naming it. */
+export function webhookSecret(provider: string): { key: Buffer; env: string } {
+  const key = randomBytes(24);
+  return { key, env: `${provider}=whsec_${key.toString("base64")}` };
+}
+
+/** Headers signing `body` the way a Standard Webhooks sender does. */
+export function signWebhook(key: Buffer, body: string, id = `msg_${randomBytes(8).toString("hex")}`, timestamp = Math.floor(Date.now() / 1000)): Record<string, string> {
+  const signature = createHmac("sha256", key).update(`${id}.${timestamp}.${body}`).digest("base64");
+  return { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(timestamp), "webhook-signature": `v1,${signature}` };
+}

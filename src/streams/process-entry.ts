@@ -1,5 +1,5 @@
 import type Redis from "ioredis";
-import type { Db } from "../db/client.ts";
+import type { Db, Sql } from "../db/client.ts";
 import { backoffDelay } from "../lib/backoff.ts";
 import { isUnrecoverable, toError } from "../lib/errors.ts";
 import { claimIdempotencyKey } from "../lib/idempotency.ts";
@@ -26,6 +26,8 @@ export interface OutcomeReport {
 
 export interface EntryDeps {
   db: Db;
+  /** Records dead letters in PostgreSQL (`dead_letters`) before their Redis copy. */
+  sql: Sql;
   redis: Redis;
   prefix: string;
   stream: string;
@@ -56,12 +58,12 @@ export async function processEntry(
   const decoded = decodeEntry(fields);
   const rawPayload = fieldValue(fields, "payload") ?? "";
   const deadLetter = async (reason: DeadLetterReason, error: string, event?: StreamEvent) => {
-    await moveToDeadLetter(redis, deps.prefix, sub.handler, {
+    const moved = await moveToDeadLetter({ sql: deps.sql, redis, prefix: deps.prefix }, sub.handler, {
       eventId: event?.id ?? "", eventType: event?.type ?? sub.eventType, handler: sub.handler, stream, entryId,
       reason, error, attempts: attempt, failedAt: new Date().toISOString(), payload: rawPayload,
       aggregateId: event?.aggregateId ?? null, tenantId: event?.tenantId ?? null, occurredAt: event?.occurredAt ?? "",
     });
-    log.warn("entry dead-lettered", { handler: sub.handler, eventId: event?.id, entryId, reason, error, attempts: attempt });
+    log.warn("entry dead-lettered", { handler: sub.handler, eventId: event?.id, entryId, deadLetterId: moved.id, reason, error, attempts: attempt });
     return report("dead_lettered", { reason });
   };
 

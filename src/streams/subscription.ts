@@ -60,7 +60,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
   await ensureGroup(redis, stream, group);
 
   const entryDeps = {
-    db: deps.db, redis, prefix: deps.prefix, stream, log: slog, relay: deps.relay, signal: abort.signal,
+    db: deps.db, sql: deps.sql, redis, prefix: deps.prefix, stream, log: slog, relay: deps.relay, signal: abort.signal,
     onOutcome: deps.onOutcome,
     idempotencyTtlMs: deps.idempotencyTtlMs,
     scheduleRetry: (id: string, delayMs: number, deliveries?: number) => keeper.release(id, delayMs, deliveries),

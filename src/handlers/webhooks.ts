@@ -1,7 +1,38 @@
+import { toError, UnrecoverableError } from "../lib/errors.ts";
 import type { Subscription } from "../streams/handler.ts";
+import { applyWebhook } from "../webhooks/apply-webhook.ts";
+import { completeWebhook, failWebhook, loadWebhook, markWebhookProcessing } from "../webhooks/webhook-store.ts";
 import type { HandlerDeps } from "./index.ts";
+import { on } from "./on.ts";
 
-// Filled in by the webhook work: webhook.received -> applies a stored webhook.
-export function webhookHandlers(_deps: HandlerDeps): Subscription[] {
-  return [];
+/**
+ * webhook.received: applies a stored, verified webhook and moves its row
+ * pending -> processing -> completed | failed. `processing` and `failed` (with retry_count and
+ * last_error) are written through deps.db, outside the engine's transaction, so they stay visible
+ * when that transaction rolls back; `completed` commits with the effect and its processed_events
+ * record, so a webhook is applied and completed exactly once.
+ */
+export function webhookHandlers(deps: HandlerDeps): Subscription[] {
+  return [
+    on("webhook.received", "webhooks", async (event, ctx) => {
+      const id = event.payload.webhookPayloadId;
+      const row = await loadWebhook(ctx.tx, id);
+      if (!row) throw new UnrecoverableError(`webhook payload ${id} does not exist`);
+      if (row.status === "completed") return;
+      await markWebhookProcessing(deps.db, id);
+      try {
+        await completeWebhook(ctx.tx, id, await applyWebhook(ctx, row.eventType, row.rawBody));
+      } catch (thrown) {
+        await failWebhook(deps.db, id, toError(thrown).message).catch((err) =>
+          ctx.log.warn("could not record the webhook's failure", { webhookPayloadId: id, err: toError(err) }),
+        );
+        throw thrown;
+      }
+    }, {
+      // MUST stay below the PostgreSQL pool size (10): each run holds the engine's transaction
+      // while it takes a second connection for the status updates, so a pool filled with such
+      // runs would wait on each other until the handler timeout.
+      concurrency: 4,
+    }),
+  ];
 }

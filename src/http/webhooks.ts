@@ -1,7 +1,67 @@
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { shopeeWebhookId, verifyShopeePush } from "../webhooks/verify-shopee.ts";
+import { verifyStandardWebhook, withinTolerance, WEBHOOK_TOLERANCE_S, type SignatureCheck } from "../webhooks/verify-standard.ts";
+import { parseShopeeBody, parseWebhookBody, WEBHOOK_ID } from "../webhooks/parse-webhook.ts";
+import { storeWebhook, type IncomingWebhook } from "../webhooks/store-webhook.ts";
+import { findWebhook, webhookView } from "../webhooks/webhook-store.ts";
 import type { AppDeps } from "./app.ts";
+import { ApiError, invalid, notFound } from "./errors.ts";
 
-// Filled in by the webhook work: POST /webhooks/:provider (signed), GET /webhooks/:provider/:webhookId (admin).
-export function webhookRoutes(_deps: AppDeps, _admin: MiddlewareHandler): Hono {
-  return new Hono();
+const SHOPEE = "shopee";
+const PROVIDER = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+const refuse = (check: SignatureCheck & { ok: false }) => new ApiError(401, "invalid_signature", check.reason);
+
+/**
+ * POST /webhooks/:provider: a signed webhook (Standard Webhooks; for `shopee` also a Shopee push)
+ * is verified on its raw body, checked, stored with its `webhook.received` event and answered
+ * 202 before it is applied. The same delivery id again is a 200 duplicate that stores nothing.
+ * GET /webhooks/:provider/:webhookId (admin): the stored row and its status.
+ */
+export function webhookRoutes(deps: AppDeps, admin: MiddlewareHandler): Hono {
+  const { WEBHOOK_SECRETS, SHOPEE_PARTNER_KEY, SHOPEE_CALLBACK_URL } = deps.config;
+  return new Hono()
+    .post("/:provider", async (c) => {
+      const provider = c.req.param("provider");
+      const key = WEBHOOK_SECRETS.get(provider);
+      const partnerKey = provider === SHOPEE ? SHOPEE_PARTNER_KEY : undefined;
+      if (!key && !partnerKey) throw notFound("webhook provider");
+      // A Standard Webhooks delivery names itself by its signature header; anything else sent to
+      // /webhooks/shopee is taken for a Shopee push.
+      const incoming = key && (!partnerKey || c.req.header("webhook-signature") !== undefined)
+        ? await receiveStandard(c, provider, key)
+        : await receiveShopeePush(c, partnerKey!, SHOPEE_CALLBACK_URL ?? c.req.url);
+      const stored = await storeWebhook(deps.db, deps.engine?.relay ?? undefined, incoming);
+      return stored.duplicate
+        ? c.json({ received: true, duplicate: true }, 200)
+        : c.json({ received: true, id: stored.id, duplicate: false }, 202);
+    })
+    .get("/:provider/:webhookId", admin, async (c) => {
+      const { provider, webhookId } = c.req.param();
+      // Nothing else is ever stored, and a decoded NUL must not reach PostgreSQL.
+      if (!PROVIDER.test(provider) || !WEBHOOK_ID.test(webhookId)) throw notFound("webhook");
+      const row = await findWebhook(deps.db, provider, webhookId);
+      if (!row) throw notFound("webhook");
+      return c.json(webhookView(row));
+    });
+}
+
+// MUST read the body once, as text, and verify those exact bytes before parsing them.
+async function receiveStandard(c: Context, provider: string, key: Buffer): Promise<IncomingWebhook> {
+  const rawBody = await c.req.text();
+  const webhookId = c.req.header("webhook-id");
+  const check = verifyStandardWebhook(key, { id: webhookId, timestamp: c.req.header("webhook-timestamp"), signature: c.req.header("webhook-signature") }, rawBody);
+  if (!check.ok) throw refuse(check);
+  if (!WEBHOOK_ID.test(webhookId!)) throw invalid([{ path: "webhook-id", message: "must be 1 to 255 printable ASCII characters" }]);
+  const { type } = parseWebhookBody(rawBody);
+  return { provider, webhookId: webhookId!, eventType: type, rawBody };
+}
+
+async function receiveShopeePush(c: Context, partnerKey: string, callbackUrl: string): Promise<IncomingWebhook> {
+  const rawBody = await c.req.text();
+  const check = verifyShopeePush(partnerKey, callbackUrl, rawBody, c.req.header("authorization"));
+  if (!check.ok) throw refuse(check);
+  const { code, timestamp } = parseShopeeBody(rawBody);
+  if (!withinTolerance(timestamp)) throw refuse({ ok: false, reason: `timestamp is more than ${WEBHOOK_TOLERANCE_S / 60} minutes from the server's clock` });
+  return { provider: SHOPEE, webhookId: shopeeWebhookId(rawBody), eventType: `shopee.${code}`, rawBody };
 }

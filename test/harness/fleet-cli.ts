@@ -1,0 +1,46 @@
+// `bun run fleet [--orders N] [--seed S] [--concurrency C]`: the fleet run at full size, on its
+// own schema and key prefix (removed afterwards, pass or fail). Prints a summary table; exits 1
+// on any mismatch.
+import { parseArgs } from "node:util";
+import { createTestContext } from "../support/context.ts";
+import { killProcesses } from "../support/process.ts";
+import { runFleetScenario } from "./scenario.ts";
+
+const { values } = parseArgs({
+  options: { orders: { type: "string", default: "5000" }, seed: { type: "string", default: "1" }, concurrency: { type: "string", default: "32" } },
+});
+const number = (name: string, value: string | undefined) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`--${name} must be a whole number above 0, got ${value}`);
+    process.exit(2);
+  }
+  return n;
+};
+const orders = number("orders", values.orders);
+const seed = number("seed", values.seed);
+const concurrency = number("concurrency", values.concurrency);
+
+const log = (line: string) => console.log(`[fleet ${new Date().toISOString().slice(11, 19)}] ${line}`);
+const ctx = await createTestContext();
+log(`schema test_${ctx.prefix}, prefix ${ctx.prefix}`);
+// Ctrl-C: the children and the schema go too.
+process.once("SIGINT", async () => {
+  await killProcesses();
+  await ctx.cleanup().catch(() => {});
+  process.exit(130);
+});
+let failed = true;
+try {
+  const result = await runFleetScenario(ctx, { orders, seed, concurrency, log });
+  console.log(result.summary);
+  for (const problem of result.problems.slice(0, 50)) console.log(`  - ${problem}`);
+  if (result.problems.length > 50) console.log(`  ... and ${result.problems.length - 50} more`);
+  failed = result.problems.length > 0;
+} catch (err) {
+  console.error(`fleet run failed: ${(err as Error).stack ?? err}`);
+} finally {
+  await killProcesses();
+  await ctx.cleanup().catch((err) => console.error(`cleanup failed: ${(err as Error).message}`));
+}
+process.exit(failed ? 1 : 0);

@@ -12,12 +12,12 @@ afterEach(async () => {
   await ctx.cleanup();
 });
 
-const worker = (name: string, sleepMs: number) =>
-  startProcess(ctx, { env: { CONSUMER_NAME: name, HANDLER_SLEEP_MS: String(sleepMs), CLAIM_IDLE_MS: "1500" } });
+const worker = (name: string, sleepMs: number, claimIdleMs = 1500) =>
+  startProcess(ctx, { env: { CONSUMER_NAME: name, HANDLER_SLEEP_MS: String(sleepMs), CLAIM_IDLE_MS: String(claimIdleMs) } });
 
 /** Starts a worker that will hang in the handler, hands it one job and kills it mid-run. */
-async function killMidHandler(name: string): Promise<string> {
-  const doomed = worker(name, 20_000);
+async function killMidHandler(name: string, claimIdleMs?: number): Promise<string> {
+  const doomed = worker(name, 20_000, claimIdleMs);
   await doomed.port();
   const eventId = await insertJob(ctx);
   await doomed.waitForLine(new RegExp(`^STARTED ${eventId}$`));
@@ -43,11 +43,15 @@ test("an entry whose consumer was SIGKILLed mid-handler is completed once by ano
   expect(rescuer.stdout).toContain(`STARTED ${eventId}`);
 }, 20_000);
 
-test("a process restarted under the same consumer name picks its own pending entry back up", async () => {
-  const eventId = await killMidHandler("a");
+test("a process restarted under the same consumer name picks its own pending entry back up first", async () => {
+  // The rival could only claim the entry after 30 s of idle time; the restarted owner takes it at once.
+  const eventId = await killMidHandler("a", 30_000);
+  const rival = worker("b", 0, 30_000);
+  await rival.port();
 
-  // It waits for its previous life's claim on the name to expire, then reclaims the entry.
-  const restarted = worker("a", 0);
+  // It waits for its previous life's claim on the name to expire, then takes its entry back.
+  const restarted = worker("a", 0, 30_000);
   await expectCompletedOnceBy(eventId, "a");
   expect(restarted.stdout).toContain(`STARTED ${eventId}`);
+  expect(rival.stdout).not.toContain(`STARTED ${eventId}`);
 }, 40_000);

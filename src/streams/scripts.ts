@@ -52,6 +52,52 @@ export async function reclaimEntries(
   return { cursor: next, entries, deleted };
 }
 
+// This consumer's own pending entries after ARGV[3], claimed back at once (min idle 0) with their
+// delivery counts; ids whose entries were deleted go to the orphan set (KEYS[2]) in the same step
+// (XCLAIM drops them from the pending list).
+const CLAIM_OWN = defineScript(`
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], '+', ARGV[4], ARGV[2])
+if #p == 0 then return {0, '', {}, {}, {}} end
+local ids, counts, deleted = {}, {}, {}
+for _, e in ipairs(p) do
+  ids[#ids + 1] = e[1]
+  counts[e[1]] = e[4] + 1
+  if #redis.call('XRANGE', KEYS[1], e[1], e[1]) == 0 then
+    redis.call('SADD', KEYS[2], e[1])
+    deleted[#deleted + 1] = e[1]
+  end
+end
+local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(ids))
+local out = {}
+for i, e in ipairs(claimed) do out[i] = counts[e[1]] or 1 end
+return {#p, p[#p][1], claimed, out, deleted}
+`);
+
+export interface OwnPending extends Omit<Reclaimed, "cursor"> {
+  /** How many pending ids this page covered; fewer than asked means the list is done. */
+  scanned: number;
+  /** The last id covered, for the next page's exclusive start. */
+  last: string;
+}
+
+/**
+ * Claims back up to `count` of `consumer`'s own pending entries with ids after `after` ("-" for
+ * the start, "(<id>" to continue), without waiting for them to go idle: what a process restarted
+ * under its old name left unfinished is its own to finish first.
+ */
+export async function claimOwnPending(
+  redis: Redis, stream: string, orphans: string, group: string, consumer: string, after: string, count: number,
+): Promise<OwnPending> {
+  const [scanned, last, raw, counts, deleted] = (await CLAIM_OWN(redis, [stream, orphans], [group, consumer, after, count])) as [
+    number, string, [string, string[] | null][], number[], string[],
+  ];
+  const entries: OwnPending["entries"] = [];
+  raw.forEach(([id, fields], i) => {
+    if (fields) entries.push({ id, fields, deliveries: Number(counts[i] ?? 1) });
+  });
+  return { scanned: Number(scanned), last, entries, deleted };
+}
+
 // Parses XINFO's flat [name, value, ...] replies.
 const LUA_HELPERS = `
 local function info(flat) local t = {} for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end return t end

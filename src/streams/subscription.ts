@@ -9,7 +9,7 @@ import { ensureGroup, isNoGroupError } from "./groups.ts";
 import type { HandlerOptions, Subscription } from "./handler.ts";
 import { keys } from "./keys.ts";
 import { processEntry, type OutcomeReport } from "./process-entry.ts";
-import { reclaimEntries } from "./scripts.ts";
+import { claimOwnPending, reclaimEntries } from "./scripts.ts";
 import { recoverDeletedEntry } from "./recover.ts";
 
 export interface SubscriptionDeps {
@@ -151,8 +151,26 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
     }
   };
 
+  // A process restarted under its old name finishes what its previous life left pending before
+  // reading anything new, instead of waiting CLAIM_IDLE_MS and racing the other consumers for it.
+  const takeBackOwnPending = async () => {
+    let after = "-";
+    while (!stopping) {
+      await waitForSlot();
+      if (stopping) break;
+      const count = freeSlots();
+      const page = await claimOwnPending(redis, stream, orphans, group, consumer, after, count);
+      if (page.deleted.length > 0) orphansSeen = true;
+      for (const e of page.entries) dispatch(e.id, e.fields, e.deliveries);
+      if (page.scanned < count) break;
+      after = `(${page.last}`;
+    }
+  };
+
   keeper.start();
-  const loops = Promise.all([readLoop(), reclaimLoop()]);
+  const loops = takeBackOwnPending()
+    .catch((thrown) => slog.warn("could not take back this consumer's pending entries; they are reclaimed once idle", { err: toError(thrown) }))
+    .then(() => Promise.all([readLoop(), reclaimLoop()]));
 
   return {
     handler: group,

@@ -7,8 +7,10 @@ import { toError } from "./lib/errors.ts";
 import { sleep } from "./lib/sleep.ts";
 import { withLock } from "./lib/lock.ts";
 import type { Logger } from "./lib/logger.ts";
+import { deleteResolvedDeadLetters } from "./dlq/discard.ts";
 import { countOutbox } from "./outbox/claim.ts";
-import { startRelay, type Relay } from "./outbox/schedule.ts";
+import type { PublishedCounts } from "./outbox/relay.ts";
+import { startRelay, type Relay, type RelayStatus } from "./outbox/schedule.ts";
 import { claimConsumerName, type ConsumerIdentity } from "./streams/consumer-identity.ts";
 import { resolveSubscriptions, type Subscription } from "./streams/handler.ts";
 import { eventTypeOf, keys } from "./streams/keys.ts";
@@ -23,7 +25,8 @@ export interface EngineDeps extends Database {
   log: Logger;
   subscriptions: Subscription[];
   onOutcome?: (report: OutcomeReport) => void;
-  onPublished?: (count: number) => void;
+  /** After each committed relay batch: the rows it published per event type. */
+  onPublished?: (counts: PublishedCounts) => void;
   /** Called when the consumer name was taken over by another process; the caller should exit. */
   onFatal?: (reason: string) => void;
 }
@@ -35,11 +38,28 @@ export interface EngineParts {
   stats?: boolean;
 }
 
+export interface EngineStatus {
+  /** False once stop() was called. */
+  running: boolean;
+  /** Null when this engine runs no relay. */
+  relay: RelayStatus | null;
+  consumers: {
+    /** This process's consumer name in every group. */
+    consumer: string;
+    /** Subscriptions this engine runs (0 when it runs no consumers). */
+    expected: number;
+    /** Subscriptions whose read loops have started. */
+    started: number;
+  };
+}
+
 export interface Engine {
   relay: Relay | null;
   /** Settles once the consumers run (after the consumer name was claimed), or the engine stopped first. */
   consumersStarted: Promise<void>;
   subscriptions(): RunningSubscription[];
+  /** What runs right now, for readiness and health checks; cheap, no I/O. */
+  status(): EngineStatus;
   /** One maintenance pass (trim, retention, stale consumers) if no other machine is running one. */
   runMaintenance(): Promise<boolean>;
   /** Stops the relay and the reads, lets in-flight handlers finish within SHUTDOWN_TIMEOUT_MS. */
@@ -109,8 +129,15 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
         n = await deleteProcessedOutboxRows(deps.sql, fleet, config.OUTBOX_RETENTION);
         deleted += n;
       }
+      let resolved = 0;
+      for (let n = -1; n !== 0 && !stopAbort.signal.aborted; ) {
+        n = await deleteResolvedDeadLetters(deps.sql, config.OUTBOX_RETENTION);
+        resolved += n;
+      }
       const removed = await removeIdleConsumers(redis, prefix, fleet, config.CONSUMER_STALE_MS, config.consumerName);
-      if (trimmed || deleted || removed) log.info("maintenance", { trimmedEntries: trimmed, deletedOutboxRows: deleted, removedConsumers: removed });
+      if (trimmed || deleted || resolved || removed) {
+        log.info("maintenance", { trimmedEntries: trimmed, deletedOutboxRows: deleted, deletedDeadLetters: resolved, removedConsumers: removed });
+      }
     });
     return result.acquired;
   };
@@ -140,6 +167,11 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
     relay,
     consumersStarted,
     subscriptions: () => running,
+    status: () => ({
+      running: !stopAbort.signal.aborted,
+      relay: relay?.status() ?? null,
+      consumers: { consumer: config.consumerName, expected: consumers ? subs.length : 0, started: running.length },
+    }),
     runMaintenance,
     async stop() {
       const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;

@@ -8,6 +8,7 @@ import { startEngine, type Engine } from "./engine.ts";
 import { createApp } from "./http/app.ts";
 import { toError } from "./lib/errors.ts";
 import { createLogger } from "./lib/logger.ts";
+import { createMetrics } from "./metrics/metrics.ts";
 import type { Logger } from "./lib/logger.ts";
 import type { Subscription } from "./streams/handler.ts";
 
@@ -67,11 +68,14 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
   process.on("SIGINT", () => void shutdown("SIGINT"));
 
   const subscriptions = createSubscriptions({ ...database, config, redis, log });
+  // One registry for the process: the engine's hooks count into it, GET /metrics renders it.
+  const metrics = createMetrics({ sql: database.sql, redis, prefix: config.STREAM_PREFIX, version: pkg.version });
   engine = await startEngine({
     ...database, config, redis, log, subscriptions,
+    onOutcome: metrics.onOutcome, onPublished: metrics.onPublished,
     onFatal: (reason) => void shutdown(`fatal: ${reason}`, 1),
   });
-  const app = createApp({ ...database, config, redis, engine, log, version: pkg.version, startedAt });
+  const app = createApp({ ...database, config, redis, engine, log, version: pkg.version, startedAt, metrics });
   server = Bun.serve({ port: config.PORT, fetch: app.fetch });
   log.info("orderstream started", { port: server.port, consumer: config.consumerName, prefix: config.STREAM_PREFIX });
 }

@@ -6,12 +6,13 @@ import type { Config } from "../config.ts";
 import type { Database } from "../db/client.ts";
 import type { Engine } from "../engine.ts";
 import type { Logger } from "../lib/logger.ts";
+import { createMetrics, type Metrics } from "../metrics/metrics.ts";
 import { adminAuth } from "./admin-auth.ts";
 import { dlqRoutes } from "./dlq.ts";
 import { ApiError, errorHandler, errorResponse, notFoundHandler } from "./errors.ts";
 import { eventRoutes } from "./events.ts";
 import { healthRoutes } from "./health.ts";
-import { metricsRoutes } from "./metrics.ts";
+import { httpMetrics, metricsRoutes } from "./metrics.ts";
 import { orderRoutes } from "./orders.ts";
 import { productRoutes } from "./products.ts";
 import { tenantRoutes } from "./tenants.ts";
@@ -25,11 +26,15 @@ export interface AppDeps extends Database {
   log: Logger;
   version: string;
   startedAt: number;
+  /** The service's metrics (shared with the engine's hooks); a fresh set when absent. */
+  metrics?: Metrics;
 }
 
 /** The HTTP API, built from explicit dependencies so tests can call `app.request()` on their own. */
 export function createApp(deps: AppDeps): Hono {
+  const metrics = deps.metrics ?? createMetrics({ sql: deps.sql, redis: deps.redis, prefix: deps.config.STREAM_PREFIX, version: deps.version });
   const app = new Hono();
+  app.use(httpMetrics({ metrics }));
   app.onError(errorHandler(deps.log));
   app.notFound(notFoundHandler);
   app.use(requestId());
@@ -40,7 +45,7 @@ export function createApp(deps: AppDeps): Hono {
   const admin = adminAuth({ token: deps.config.ADMIN_TOKEN, log: deps.log });
 
   app.route("/health", healthRoutes(deps));
-  app.route("/metrics", metricsRoutes(deps));
+  app.route("/metrics", metricsRoutes({ ...deps, metrics }));
   app.route("/products", productRoutes(deps));
   app.route("/orders", orderRoutes(deps));
   app.route("/tenants", tenantRoutes(deps));

@@ -3,11 +3,16 @@ import type { Sql } from "../db/client.ts";
 import { xaddRows } from "../streams/publisher.ts";
 import { claimOutboxBatch, markPublished, type OutboxRow } from "./claim.ts";
 
+/** Rows published per event type. */
+export type PublishedCounts = Record<string, number>;
+
 export interface RelayDeps {
   sql: Sql;
   redis: Redis;
   prefix: string;
   batchSize: number;
+  /** Called after each batch commits, with its rows per event type (also when some of its rows failed). */
+  onPublished?: (counts: PublishedCounts) => void;
 }
 
 /**
@@ -17,13 +22,14 @@ export interface RelayDeps {
  * Redis refuses neither holds back nor re-publishes the rows batched with it. A crash between XADD
  * and commit publishes those rows again on the next run; consumers absorb the duplicates.
  */
-export async function relayBatch({ sql, redis, prefix, batchSize }: RelayDeps): Promise<number> {
-  const { published, failed } = await sql.begin(async (tx) => {
+export async function relayBatch({ sql, redis, prefix, batchSize, onPublished }: RelayDeps): Promise<number> {
+  const { published, counts, failed } = await sql.begin(async (tx) => {
     const rows = await claimOutboxBatch(tx, batchSize);
     const results = rows.length === 0 ? [] : await xaddRows(redis, prefix, rows);
     const ids: string[] = [];
     const streamIds: string[] = [];
     const failed: { row: OutboxRow; err: Error }[] = [];
+    const counts: PublishedCounts = {};
     rows.forEach((row, i) => {
       const result = results[i]!;
       if (result instanceof Error) {
@@ -31,11 +37,14 @@ export async function relayBatch({ sql, redis, prefix, batchSize }: RelayDeps): 
       } else {
         ids.push(row.id);
         streamIds.push(result);
+        counts[row.event_type] = (counts[row.event_type] ?? 0) + 1;
       }
     });
     if (ids.length > 0) await markPublished(tx, ids, streamIds);
-    return { published: ids.length, failed };
+    return { published: ids.length, counts, failed };
   });
+  // Reported once committed, before a failure is thrown: these rows are out whatever follows.
+  if (published > 0) onPublished?.(counts);
   const [first] = failed;
   if (first) {
     throw new Error(

@@ -1,13 +1,16 @@
 import { Cron } from "croner";
 import type { Logger } from "../lib/logger.ts";
 import { toError } from "../lib/errors.ts";
-import { drainOutbox, type RelayDeps } from "./relay.ts";
+import { drainOutbox, type PublishedCounts, type RelayDeps } from "./relay.ts";
 
 export interface RelayStatus {
   lastRunAt: Date | null;
   lastError: string | null;
   published: number;
+  /** A drain is in progress. */
   running: boolean;
+  /** stop() was called: the schedule no longer fires. */
+  stopped: boolean;
 }
 
 export interface Relay {
@@ -23,15 +26,24 @@ export interface RelayOptions extends RelayDeps {
   log: Logger;
   /** After a failed drain, wakes are ignored for this long so an outage is not a busy loop. */
   errorPauseMs?: number;
-  onPublished?: (count: number) => void;
+  /** After each committed batch: the rows it published per event type. */
+  onPublished?: (counts: PublishedCounts) => void;
 }
 
 /**
  * Starts the croner-scheduled relay. Runs never overlap within a process; across processes the
  * row locks keep relays apart.
  */
-export function startRelay({ cron, log, errorPauseMs = 1000, onPublished, ...deps }: RelayOptions): Relay {
-  const status: RelayStatus = { lastRunAt: null, lastError: null, published: 0, running: false };
+export function startRelay({ cron, log, errorPauseMs = 1000, onPublished, ...rest }: RelayOptions): Relay {
+  const status: RelayStatus = { lastRunAt: null, lastError: null, published: 0, running: false, stopped: false };
+  // Counted per committed batch, so a drain that fails part-way still reports what it published.
+  const deps: RelayDeps = {
+    ...rest,
+    onPublished: (counts) => {
+      for (const n of Object.values(counts)) status.published += n;
+      onPublished?.(counts);
+    },
+  };
   let current: Promise<void> | null = null;
   let again = false;
   let stopped = false;
@@ -39,12 +51,10 @@ export function startRelay({ cron, log, errorPauseMs = 1000, onPublished, ...dep
 
   const runOnce = async () => {
     try {
-      const n = await drainOutbox(deps, () => stopped);
+      await drainOutbox(deps, () => stopped);
       status.lastRunAt = new Date();
-      status.published += n;
       if (status.lastError) log.info("relay recovered");
       status.lastError = null;
-      if (n > 0) onPublished?.(n);
     } catch (thrown) {
       const err = toError(thrown);
       if (status.lastError !== err.message) log.warn("relay run failed; retrying on the next tick", { err });
@@ -78,6 +88,7 @@ export function startRelay({ cron, log, errorPauseMs = 1000, onPublished, ...dep
     status: () => ({ ...status }),
     async stop() {
       stopped = true;
+      status.stopped = true;
       job.stop();
       await current;
     },

@@ -1,0 +1,97 @@
+import type Redis from "ioredis";
+import type { Sql } from "../db/client.ts";
+import { toError } from "../lib/errors.ts";
+
+/** Each dependency read gets this long, so health and scrapes answer within ~2 s when one hangs. */
+export const PROBE_TIMEOUT_MS = 1_500;
+
+export type Probe<T> = { ok: true; value: T; latencyMs: number } | { ok: false; error: string };
+
+/**
+ * Runs `read` with its own time limit. Never throws: a failure or a timeout becomes `{ok: false}`
+ * with a message safe to show (credentials in URLs are masked). A read that timed out keeps
+ * running in the background until its client gives up (postgres.js connect_timeout, ioredis retries).
+ */
+export async function probe<T>(read: () => Promise<T>, timeoutMs = PROBE_TIMEOUT_MS): Promise<Probe<T>> {
+  const started = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ProbeTimeout(timeoutMs)), timeoutMs);
+  });
+  try {
+    const value = await Promise.race([read(), timedOut]);
+    return { ok: true, value, latencyMs: Math.round(performance.now() - started) };
+  } catch (thrown) {
+    return { ok: false, error: describeError(thrown) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+class ProbeTimeout extends Error {
+  override name = "ProbeTimeout";
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+  }
+}
+
+/** One line about a failure, without credentials: `ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:5432`. */
+export function describeError(thrown: unknown): string {
+  const err = toError(thrown);
+  const code = (err as { code?: unknown }).code;
+  const text = typeof code === "string" && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  return redactSecrets(text).slice(0, 300);
+}
+
+/** Masks the user-info part of any URL in `text` (`redis://:pw@host` -> `redis://***@host`). */
+export function redactSecrets(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, "$1***@");
+}
+
+export async function pingPostgres(sql: Sql): Promise<void> {
+  await sql`select 1`;
+}
+
+export async function pingRedis(redis: Redis): Promise<void> {
+  try {
+    await redis.ping();
+  } catch (thrown) {
+    // ioredis' own message ("Reached the max retries per request limit") does not say why.
+    const err = toError(thrown);
+    throw redis.status === "ready" ? err : new Error(`not connected (${redis.status}): ${err.message}`, { cause: err });
+  }
+}
+
+export interface OutboxBacklog {
+  /** Outbox rows not yet published. */
+  backlog: number;
+  /** Age of the oldest of them, by the database clock; null when there is none. */
+  oldestUnpublishedAgeMs: number | null;
+}
+
+/** Counts unpublished outbox rows (the partial index on published_at is null keeps this cheap). */
+export async function readOutboxBacklog(sql: Sql): Promise<OutboxBacklog> {
+  const [row] = await sql<{ backlog: number; age_ms: number | null }[]>`
+    select count(*)::int as backlog,
+      (extract(epoch from clock_timestamp() - min(created_at)) * 1000)::float8 as age_ms
+    from outbox where published_at is null`;
+  const age = row?.age_ms;
+  return { backlog: row?.backlog ?? 0, oldestUnpublishedAgeMs: age == null ? null : Math.max(0, Math.round(age)) };
+}
+
+export interface OpenDeadLetterCount {
+  eventType: string;
+  handler: string;
+  count: number;
+}
+
+/**
+ * Open dead letters per (event type, handler), from the durable PostgreSQL record: it survives
+ * Redis losing its data, unlike the `<prefix>:dlq` stream and its counts.
+ */
+export async function countOpenDeadLetters(sql: Sql): Promise<OpenDeadLetterCount[]> {
+  const rows = await sql<{ event_type: string; handler: string; n: number }[]>`
+    select event_type, handler, count(*)::int as n from dead_letters where status = 'open'
+    group by event_type, handler order by event_type, handler`;
+  return rows.map((r) => ({ eventType: r.event_type, handler: r.handler, count: r.n }));
+}

@@ -12,7 +12,7 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string) =>
 
 /** Connects to PostgreSQL; a failure names DATABASE_URL (password hidden) and how to start one. */
 export async function connectDatabase(config: Config): Promise<Database> {
-  const database = createDatabase(config.DATABASE_URL, { max: 10 });
+  const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
   try {
     await withTimeout(database.sql`select 1`, 6_000, "connecting");
     return database;

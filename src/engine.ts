@@ -73,6 +73,7 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
   const prefix = config.STREAM_PREFIX;
   const subs = resolveSubscriptions(deps.subscriptions, {
     concurrency: config.CONSUMER_CONCURRENCY,
+    batchSize: config.CONSUMER_BATCH_SIZE,
     maxAttempts: config.OUTBOX_MAX_RETRIES,
     timeoutMs: config.HANDLER_TIMEOUT_MS,
     backoff: { initialMs: config.OUTBOX_INITIAL_DELAY_MS, multiplier: config.OUTBOX_BACKOFF_MULTIPLIER, maxMs: config.OUTBOX_MAX_DELAY_MS },

@@ -30,8 +30,10 @@ export interface HandlerContext {
 export type HandlerFn<P> = (event: StreamEvent<P>, ctx: HandlerContext) => Promise<void>;
 
 export interface HandlerOptions {
-  /** Entries this process runs at once for this subscription. */
+  /** Transactions this process runs at once for this subscription (each one entry, or a batch run one after another). */
   concurrency: number;
+  /** New entries committed together in one transaction; 1 turns batching off. */
+  batchSize: number;
   /** Deliveries before the entry moves to the dead-letter stream. */
   maxAttempts: number;
   backoff: BackoffOptions;
@@ -77,6 +79,7 @@ export function resolveSubscriptions(subs: Subscription[], defaults: HandlerOpti
       ...s,
       options: {
         concurrency: o.concurrency ?? defaults.concurrency,
+        batchSize: o.batchSize ?? defaults.batchSize,
         maxAttempts: o.maxAttempts ?? defaults.maxAttempts,
         backoff: { ...defaults.backoff, ...o.backoff },
         rateLimit: o.rateLimit ?? defaults.rateLimit,

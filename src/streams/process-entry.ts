@@ -2,14 +2,13 @@ import type Redis from "ioredis";
 import type { Db, Sql } from "../db/client.ts";
 import { backoffDelay } from "../lib/backoff.ts";
 import { isUnrecoverable, toError } from "../lib/errors.ts";
-import { claimIdempotencyKey } from "../lib/idempotency.ts";
 import type { Logger } from "../lib/logger.ts";
-import { writeEvent, type Waker } from "../outbox/write-event.ts";
+import type { Waker } from "../outbox/write-event.ts";
 import { moveToDeadLetter, type DeadLetterReason } from "./dead-letter.ts";
 import { decodeEntry, type StreamEvent } from "./entry.ts";
 import type { HandlerOptions, Subscription } from "./handler.ts";
-import { keys } from "./keys.ts";
 import { waitForRateLimit } from "./rate-limit.ts";
+import { checkPayload, latencyOf, runHandler } from "./run-handler.ts";
 import { runOnce } from "./run-once.ts";
 
 export type Outcome = "processed" | "duplicate" | "skipped" | "retry" | "dead_lettered";
@@ -76,27 +75,16 @@ export async function processEntry(
   if (attempt > sub.options.maxAttempts) {
     return deadLetter("max_attempts", `no attempt left: delivery ${attempt} of ${sub.options.maxAttempts} (an earlier attempt's process stopped mid-run)`, event);
   }
-  const parsed = sub.schema.safeParse(event.payload);
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "(payload)"}: ${i.message}`).join("; ");
-    return deadLetter("schema_invalid", `payload does not match the ${event.type} schema: ${detail}`, event);
-  }
+  const checked = checkPayload(sub, event);
+  if ("error" in checked) return deadLetter("schema_invalid", checked.error, event);
 
   let reachedHandler = false;
   let applied: boolean;
   try {
     if (sub.options.rateLimit) await waitForRateLimit(redis, deps.prefix, sub.handler, sub.options.rateLimit, deps.signal);
-    const typed = { ...event, payload: parsed.data };
     applied = await runOnce(deps.db, deps.relay, sub.handler, event.id, (tx) => {
       reachedHandler = true;
-      return withTimeout(sub.options.timeoutMs, (signal) =>
-        sub.handle(typed, {
-          tx, redis, attempt, handler: sub.handler, signal,
-          log: log.child({ handler: sub.handler, eventId: event.id }),
-          writeEvent: (input) => writeEvent(tx, input),
-          claimOnce: (key) => claimIdempotencyKey(redis, keys.idempotency(deps.prefix, key), deps.idempotencyTtlMs),
-        }),
-      );
+      return runHandler(deps, sub, checked.event, tx, attempt);
     });
     deps.outage.failures = 0;
   } catch (thrown) {
@@ -121,29 +109,10 @@ export async function processEntry(
   await redis.xack(stream, sub.handler, entryId).catch((thrown) =>
     log.warn("ack failed after commit; the entry will be redelivered and acked as a duplicate", { entryId, err: toError(thrown) }),
   );
-  const occurred = Date.parse(event.occurredAt);
-  return report(applied ? "processed" : "duplicate", Number.isFinite(occurred) ? { latencyMs: Date.now() - occurred } : {});
+  return report(applied ? "processed" : "duplicate", latencyOf(event));
 }
 
-/** Runs `work`, failing after `ms` (the transaction then rolls back); the signal tells `work` to give up. */
-async function withTimeout(ms: number, work: (signal: AbortSignal) => Promise<void>): Promise<void> {
-  const controller = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new Error(`handler timed out after ${ms} ms`);
-      controller.abort(err);
-      reject(err);
-    }, ms);
-  });
-  try {
-    await Promise.race([work(controller.signal), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function fieldValue(fields: string[], name: string): string | undefined {
+export function fieldValue(fields: string[], name: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
 }

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { Db, Tx } from "../db/client.ts";
+import { pgArray } from "../db/pg-array.ts";
 import { commitWithEvents, type Waker } from "../outbox/write-event.ts";
 
 /**
@@ -15,5 +16,22 @@ export async function runOnce(db: Db, relay: Waker | undefined, handler: string,
     if (claimed.length === 0) return false;
     await effect(tx);
     return true;
+  });
+}
+
+/**
+ * The batch form of runOnce: records (handler, eventId) for every id in one statement and runs
+ * `effects` with the ids that were new, all in one transaction, so each event's effects commit
+ * exactly when its record does. Ids already recorded are skipped; a repeated id counts once.
+ */
+export async function runBatchOnce(db: Db, relay: Waker | undefined, handler: string, eventIds: string[], effects: (tx: Tx, fresh: Set<string>) => Promise<void>): Promise<Set<string>> {
+  return commitWithEvents(db, relay, async (tx) => {
+    const claimed = await tx.execute<{ event_id: string }>(sql`
+      insert into processed_events (handler, event_id)
+      select ${handler}, id from unnest(${pgArray(eventIds)}::uuid[]) as t(id)
+      on conflict do nothing returning event_id`);
+    const fresh = new Set(claimed.map((r) => r.event_id));
+    if (fresh.size > 0) await effects(tx, fresh);
+    return fresh;
   });
 }

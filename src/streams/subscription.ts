@@ -8,6 +8,7 @@ import { ClaimKeeper } from "./claim-keeper.ts";
 import { ensureGroup, isNoGroupError } from "./groups.ts";
 import type { HandlerOptions, Subscription } from "./handler.ts";
 import { keys } from "./keys.ts";
+import { processBatch, type BatchEntry } from "./process-batch.ts";
 import { processEntry, type OutcomeReport } from "./process-entry.ts";
 import { claimOwnPending, reclaimEntries } from "./scripts.ts";
 import { recoverDeletedEntry } from "./recover.ts";
@@ -48,9 +49,14 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
   const group = sub.handler;
   const stream = keys.stream(deps.prefix, sub.eventType);
   const { concurrency, backoff } = sub.options;
+  // A rate limit is counted per handler run, so its entries are run one at a time.
+  const batchSize = sub.options.rateLimit ? 1 : sub.options.batchSize;
   const slog = log.child({ handler: group, eventType: sub.eventType });
   const abort = new AbortController();
-  const running = new Map<string, Promise<unknown>>();
+  /** Entries this consumer is working on (the claim keeper keeps them from going idle). */
+  const held = new Set<string>();
+  /** Transactions under way: a single entry, or a batch of new ones. At most `concurrency`. */
+  const runs = new Set<Promise<unknown>>();
   const orphans = keys.orphans(deps.prefix, group, sub.eventType);
   let orphansSeen = false;
   const keeper = new ClaimKeeper(redis, stream, group, consumer, deps.claimIdleMs, orphans, slog, () => (orphansSeen = true));
@@ -63,38 +69,77 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
     db: deps.db, sql: deps.sql, redis, prefix: deps.prefix, stream, log: slog, relay: deps.relay, signal: abort.signal,
     onOutcome: deps.onOutcome,
     idempotencyTtlMs: deps.idempotencyTtlMs,
-    scheduleRetry: (id: string, delayMs: number, deliveries?: number) => keeper.release(id, delayMs, deliveries),
+    // MUST stop holding the entry before it can be reclaimed: a reclaim of an id still held is
+    // skipped, and that delivery (already counted by Redis) would never run.
+    scheduleRetry: (id: string, delayMs: number, deliveries?: number) => {
+      held.delete(id);
+      return keeper.release(id, delayMs, deliveries);
+    },
     outage: { failures: 0 },
   };
 
-  const dispatch = (id: string, fields: string[], attempt: number) => {
-    if (running.has(id)) return;
-    keeper.hold(id);
-    const task = processEntry(entryDeps, sub, id, fields, attempt)
-      .catch((thrown) => slog.error("entry left pending after an error", { entryId: id, err: toError(thrown) }))
+  const settle = (id: string) => {
+    keeper.forget(id);
+    held.delete(id);
+  };
+  const startRun = (ids: string[], work: () => Promise<unknown>) => {
+    for (const id of ids) {
+      held.add(id);
+      keeper.hold(id);
+    }
+    const task: Promise<unknown> = work()
+      .catch((thrown) => slog.error("entries left pending after an error", { entryIds: ids, err: toError(thrown) }))
       .finally(() => {
-        keeper.forget(id);
-        running.delete(id);
+        for (const id of ids) settle(id);
+        runs.delete(task);
         slotWaiter?.();
       });
-    running.set(id, task);
+    runs.add(task);
   };
 
-  const freeSlots = () => concurrency - running.size;
-  const waitForSlot = () =>
-    freeSlots() > 0 || stopping ? Promise.resolve() : new Promise<void>((r) => (slotWaiter = () => ((slotWaiter = null), r())));
+  const dispatchOne = (e: BatchEntry) => startRun([e.id], () => processEntry(entryDeps, sub, e.id, e.fields, e.attempt));
+
+  /**
+   * Runs entries (new ones, or redeliveries with their attempt numbers) as one transaction, using
+   * one slot; a batch that fails is run again entry by entry.
+   */
+  const dispatch = (entries: BatchEntry[]) => {
+    const fresh = entries.filter((e) => !held.has(e.id));
+    if (fresh.length === 0) return;
+    if (fresh.length === 1) return dispatchOne(fresh[0]!);
+    startRun(fresh.map((e) => e.id), async () => {
+      for (const e of await processBatch(entryDeps, sub, fresh)) {
+        await processEntry(entryDeps, sub, e.id, e.fields, e.attempt);
+        settle(e.id);
+      }
+    });
+  };
+  /** Splits what one read or claim returned into batches, one slot each (the count asked for fits). */
+  const dispatchAll = (entries: BatchEntry[]) => {
+    for (let i = 0; i < entries.length; i += batchSize) dispatch(entries.slice(i, i + batchSize));
+  };
+
+  const freeSlots = () => concurrency - runs.size;
+  // Set when redeliveries (retries, a dead consumer's entries) are due while every slot is busy:
+  // the read loop then leaves the next free slot to them, or under steady load they would wait
+  // behind new entries for as long as the load lasts.
+  let redeliveryDue = false;
+  const readSlots = () => freeSlots() - (redeliveryDue ? 1 : 0);
+  const waitForSlot = async (slots = freeSlots) => {
+    while (slots() <= 0 && !stopping) await new Promise<void>((r) => (slotWaiter = () => ((slotWaiter = null), r())));
+  };
 
   const readLoop = async () => {
     let failures = 0;
     while (!stopping) {
-      await waitForSlot();
+      await waitForSlot(readSlots);
       if (stopping) break;
       try {
         const reply = (await blocking.xreadgroup(
-          "GROUP", group, consumer, "COUNT", freeSlots(), "BLOCK", deps.blockMs, "STREAMS", stream, ">",
+          "GROUP", group, consumer, "COUNT", readSlots() * batchSize, "BLOCK", deps.blockMs, "STREAMS", stream, ">",
         )) as [string, [string, string[]][]][] | null;
         failures = 0;
-        for (const [, entries] of reply ?? []) for (const [id, fields] of entries) dispatch(id, fields, 1);
+        for (const [, entries] of reply ?? []) dispatchAll(entries.map(([id, fields]) => ({ id, fields, attempt: 1 })));
       } catch (thrown) {
         if (stopping) break;
         if (isNoGroupError(thrown)) {
@@ -125,11 +170,16 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
     // Also every 20th tick: a set left behind by a consumer that crashed mid-recovery.
     let orphaned = orphansSeen || ticks++ % 20 === 0;
     orphansSeen = false;
+    if (freeSlots() === 0) {
+      redeliveryDue = (await redis.xpending(stream, group, "IDLE", deps.claimIdleMs, "-", "+", 1)).length > 0;
+    } else {
+      redeliveryDue = false;
+    }
     for (let page = 0; page < 4 && freeSlots() > 0 && !stopping; page++) {
-      const r = await reclaimEntries(redis, stream, orphans, group, consumer, deps.claimIdleMs, cursor, freeSlots());
+      const r = await reclaimEntries(redis, stream, orphans, group, consumer, deps.claimIdleMs, cursor, freeSlots() * batchSize);
       cursor = r.cursor;
       orphaned ||= r.deleted.length > 0;
-      for (const e of r.entries) dispatch(e.id, e.fields, e.deliveries);
+      dispatchAll(r.entries.map((e) => ({ id: e.id, fields: e.fields, attempt: e.deliveries })));
       if (cursor === "0-0") break;
     }
     if (orphaned) await recoverOrphans();
@@ -158,10 +208,10 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
     while (!stopping) {
       await waitForSlot();
       if (stopping) break;
-      const count = freeSlots();
+      const count = freeSlots() * batchSize;
       const page = await claimOwnPending(redis, stream, orphans, group, consumer, after, count);
       if (page.deleted.length > 0) orphansSeen = true;
-      for (const e of page.entries) dispatch(e.id, e.fields, e.deliveries);
+      dispatchAll(page.entries.map((e) => ({ id: e.id, fields: e.fields, attempt: e.deliveries })));
       if (page.scanned < count) break;
       after = `(${page.last}`;
     }
@@ -176,7 +226,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
     handler: group,
     eventType: sub.eventType,
     stream,
-    inFlight: () => running.size,
+    inFlight: () => held.size,
     async stop(deadline) {
       stopping = true;
       abort.abort();
@@ -185,7 +235,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
       const deadlinePassed = sleep(Math.max(0, deadline - Date.now()), timeUp.signal);
       // A read already sent returns within blockMs; its entries are run like any other.
       await Promise.race([loops, deadlinePassed]);
-      await Promise.race([Promise.allSettled([...running.values()]), deadlinePassed]);
+      await Promise.race([Promise.allSettled([...runs]), deadlinePassed]);
       timeUp.abort();
       await keeper.handOver();
       blocking.disconnect();

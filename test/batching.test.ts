@@ -1,0 +1,92 @@
+// First deliveries are committed in batches; a batch must never change what happens to one event.
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { z } from "zod";
+import { subscribe, type HandlerContext } from "../src/streams/handler.ts";
+import { keys } from "../src/streams/keys.ts";
+import type { OutcomeReport } from "../src/streams/process-entry.ts";
+import { createTestContext, waitFor, type TestContext } from "./support/context.ts";
+import { pendingOf, readDeadLetters } from "./support/effects.ts";
+
+let ctx: TestContext;
+beforeEach(async () => (ctx = await createTestContext()));
+afterEach(() => ctx.cleanup());
+
+const job = z.object({ n: z.number() });
+/** The effect records the transaction it ran in, to tell batches apart. */
+const record = (c: HandlerContext, eventId: string, n: number) =>
+  c.tx.execute(sql`insert into effects (handler, event_id, note) values (${c.handler}, ${eventId}, ${`${n}:` + "txid"} || txid_current()::text)`);
+const effects = () => ctx.sql<{ event_id: string; note: string }[]>`select event_id, note from effects`;
+
+/** Inserts `count` job.run rows in one statement, so the relay publishes them together. */
+async function insertJobs(count: number, payload: (i: number) => unknown = (i) => ({ n: i })): Promise<string[]> {
+  const payloads = Array.from({ length: count }, (_, i) => JSON.stringify(payload(i)));
+  const rows = await ctx.sql<{ id: string }[]>`insert into outbox (event_type, payload) select 'job.run', p::jsonb from unnest(${payloads}::text[]) as p returning id`;
+  return rows.map((r) => r.id);
+}
+
+/** Starts the engine with the relay held back, inserts the rows, then lets them go at once. */
+async function burst(count: number, handle: (e: { id: string; payload: { n: number } }, c: HandlerContext) => Promise<void>, opts: { batchSize?: number; maxAttempts?: number; reports?: OutcomeReport[] } = {}) {
+  const ids = await insertJobs(count);
+  await ctx.startEngine(
+    [subscribe({ handler: "worker", eventType: "job.run", schema: job, options: { batchSize: opts.batchSize ?? 50, concurrency: 2, maxAttempts: opts.maxAttempts ?? 3, backoff: { initialMs: 50, multiplier: 2, maxMs: 200 } }, handle })],
+    { onOutcome: (r) => opts.reports?.push(r) },
+  );
+  return ids;
+}
+
+test("a burst is committed in batches, each event exactly once, and nothing is left pending", async () => {
+  const ids = await burst(300, (e, c) => record(c, e.id, e.payload.n).then(() => {}));
+  await waitFor("every effect", async () => (await effects()).length === 300);
+  await waitFor("nothing pending", async () => (await pendingOf(ctx, "job.run", "worker")) === 0);
+  const rows = await effects();
+  expect(new Set(rows.map((r) => r.event_id))).toEqual(new Set(ids));
+  const transactions = new Set(rows.map((r) => r.note.split("txid")[1]));
+  expect(transactions.size).toBeLessThan(300 / 10);
+  const [{ n }] = await ctx.sql`select count(*)::int as n from processed_events where handler = 'worker'` as unknown as [{ n: number }];
+  expect(n).toBe(300);
+});
+
+test("one failing event in a batch: the others commit once, the failing one is retried alone and then dead-lettered", async () => {
+  const runs = new Map<number, number>();
+  const reports: OutcomeReport[] = [];
+  const ids = await burst(120, async (e, c) => {
+    runs.set(e.payload.n, (runs.get(e.payload.n) ?? 0) + 1);
+    await record(c, e.id, e.payload.n);
+    if (e.payload.n === 7) throw new Error("poison");
+  }, { reports, maxAttempts: 2 });
+  await waitFor("the dead letter", async () => (await readDeadLetters(ctx)).length === 1);
+  await waitFor("every other effect", async () => (await effects()).length === 119);
+  const rows = await effects();
+  expect(rows.some((r) => r.event_id === ids[7])).toBe(false);
+  expect(new Set(rows.map((r) => r.event_id)).size).toBe(119);
+  expect((await readDeadLetters(ctx))[0]).toMatchObject({ eventId: ids[7], reason: "max_attempts", error: "poison", attempts: "2" });
+  // The poison ran in its batch (rolled back), then alone for each of its two attempts.
+  expect(runs.get(7)).toBe(3);
+  expect(reports.filter((r) => r.outcome === "processed")).toHaveLength(119);
+  await waitFor("nothing pending", async () => (await pendingOf(ctx, "job.run", "worker")) === 0);
+});
+
+test("an entry failing its schema inside a batch is dead-lettered; the rest of the batch is processed", async () => {
+  const ids = await insertJobs(40, (i) => (i === 3 ? { n: "three" } : { n: i }));
+  await ctx.startEngine([subscribe({ handler: "worker", eventType: "job.run", schema: job, options: { batchSize: 50 }, handle: (e, c) => record(c, e.id, e.payload.n).then(() => {}) })]);
+  await waitFor("the others", async () => (await effects()).length === 39);
+  const [dl] = await waitFor("the dead letter", async () => ((await readDeadLetters(ctx)).length === 1 ? readDeadLetters(ctx) : null));
+  expect(dl).toMatchObject({ eventId: ids[3], reason: "schema_invalid" });
+});
+
+test("the same event twice in one batch changes state once and both entries are acked", async () => {
+  const reports: OutcomeReport[] = [];
+  // Published twice (what a relay crash between XADD and commit leaves), before any consumer runs.
+  const [id] = await insertJobs(1);
+  const stream = keys.stream(ctx.prefix, "job.run");
+  const fields = ["id", id!, "type", "job.run", "aggregateId", "", "tenantId", "", "occurredAt", new Date().toISOString(), "payload", '{"n":1}'];
+  await ctx.sql`update outbox set published_at = now()`;
+  await ctx.redis.xgroup("CREATE", stream, "worker", "0", "MKSTREAM");
+  await ctx.redis.xadd(stream, "*", ...fields);
+  await ctx.redis.xadd(stream, "*", ...fields);
+  await ctx.startEngine([subscribe({ handler: "worker", eventType: "job.run", schema: job, options: { batchSize: 10 }, handle: (e, c) => record(c, e.id, 1).then(() => {}) })], { onOutcome: (r) => reports.push(r) });
+  await waitFor("both entries acked", async () => reports.length === 2 && (await pendingOf(ctx, "job.run", "worker")) === 0);
+  expect((await effects()).length).toBe(1);
+  expect(reports.map((r) => r.outcome).sort()).toEqual(["duplicate", "processed"]);
+});

@@ -1,0 +1,38 @@
+// The goals the engine is measured against. Reported as target / measured / met; never asserted.
+import type { BurstResult } from "./scenarios/burst.ts";
+import type { HttpResult } from "./scenarios/http.ts";
+import type { LatencyResult } from "./scenarios/latency.ts";
+import type { LimitsResult } from "./scenarios/limits.ts";
+
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  /** Null when the scenario did not run (--only) or failed. */
+  met: boolean | null;
+}
+
+interface Measured {
+  burst?: BurstResult;
+  latency?: LatencyResult;
+  limits?: LimitsResult;
+  http?: HttpResult;
+}
+
+export function evaluateTargets(r: Measured): TargetCheck[] {
+  const noop = r.burst?.summary.find((s) => s.kind === "noop");
+  const pg = r.burst?.summary.find((s) => s.kind === "pg");
+  const relay = r.limits?.runs.find((x) => x.name === "our relay alone");
+  const ours = r.latency?.runs.find((x) => x.side === "ours");
+  const check = (target: string, value: number | undefined, goal: (v: number) => boolean, show: (v: number) => string): TargetCheck =>
+    value === undefined ? { target, measured: "not run", met: null } : { target, measured: show(value), met: goal(value) };
+  const n = (v: number) => v.toLocaleString("en-US");
+  return [
+    check("burst, no-op: >= 2x BullMQ", noop?.ratio, (v) => v >= 2, (v) => `${v}x (${n(noop!.ours.perSecond)} vs ${n(noop!.peer.perSecond)}/s)`),
+    check("burst, PostgreSQL effect: >= 2x BullMQ", pg?.ratio, (v) => v >= 2, (v) => `${v}x (${n(pg!.ours.perSecond)} vs ${n(pg!.peer.perSecond)}/s)`),
+    check("burst, PostgreSQL effect: >= 10,000 events/s end to end", pg?.ours.perSecond, (v) => v >= 10_000, (v) => `${n(v)}/s`),
+    check("burst, no-op: >= 30,000 events/s", noop?.ours.perSecond, (v) => v >= 30_000, (v) => `${n(v)}/s`),
+    check("relay alone: >= 30,000 rows/s", relay?.perSecond, (v) => v >= 30_000, (v) => `${n(v)}/s`),
+    check(`commit-to-handler-start p99 <= 25 ms at ${n(r.latency?.rate ?? 1000)}/s`, ours?.latencyMs.p99, (v) => v <= 25, (v) => `${v} ms`),
+    check("service peak memory (VmHWM) <= 150 MB", r.http?.peakMemoryMb, (v) => v <= 150, (v) => `${v} MB`),
+  ];
+}

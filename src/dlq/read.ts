@@ -78,8 +78,15 @@ export function decodeCursor(text: string): Cursor | null {
     return null;
   }
   const parsed = cursorShape.safeParse(value);
-  if (!parsed.success || !Number.isFinite(Date.parse(parsed.data[0]))) return null;
+  if (!parsed.success || !isRealInstant(parsed.data[0])) return null;
   return { failedAt: parsed.data[0], id: parsed.data[1] };
+}
+
+// Date.parse rolls 2024-02-30 over to March and takes year 0, both of which PostgreSQL refuses:
+// the instant must read back as written, in years 1 to 9999.
+function isRealInstant(text: string): boolean {
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) && !text.startsWith("0000") && new Date(ms).toISOString().slice(0, 19) === text.slice(0, 19);
 }
 
 function toItem(r: DeadLetterRow): DeadLetterItem {

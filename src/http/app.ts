@@ -1,5 +1,4 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import type Redis from "ioredis";
 import type { Config } from "../config.ts";
@@ -8,6 +7,7 @@ import type { Engine } from "../engine.ts";
 import type { Logger } from "../lib/logger.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
 import { adminAuth } from "./admin-auth.ts";
+import { bodyLimit } from "./body-limit.ts";
 import { dlqRoutes } from "./dlq.ts";
 import { ApiError, errorHandler, errorResponse, notFoundHandler } from "./errors.ts";
 import { eventRoutes } from "./events.ts";
@@ -39,7 +39,7 @@ export function createApp(deps: AppDeps): Hono {
   app.notFound(notFoundHandler);
   app.use(requestId());
   app.use(bodyLimit({
-    maxSize: deps.config.MAX_BODY_BYTES,
+    maxBytes: deps.config.MAX_BODY_BYTES,
     onError: (c) => errorResponse(c, new ApiError(413, "payload_too_large", `the request body is larger than ${deps.config.MAX_BODY_BYTES} bytes`)),
   }));
   const admin = adminAuth({ token: deps.config.ADMIN_TOKEN, log: deps.log });

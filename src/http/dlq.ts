@@ -3,12 +3,14 @@ import { z } from "zod";
 import { deleteDeadLetter } from "../dlq/discard.ts";
 import { decodeCursor, getDeadLetter, listDeadLetters } from "../dlq/read.ts";
 import { countRetryable, retryDeadLetter, retryDeadLetters } from "../dlq/redrive.ts";
+import { line } from "../lib/validation.ts";
 import type { AppDeps } from "./app.ts";
 import { conflict, notFound } from "./errors.ts";
 import { idParam } from "./products.ts";
 import { requireJson, validate } from "./validate.ts";
 
-const name = z.string().min(1).max(200);
+// PostgreSQL refuses NUL in a text parameter: a filter must be a 400, never a failed query.
+const name = line(200);
 
 const listQuery = z.strictObject({
   eventType: name.optional(),

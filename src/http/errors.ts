@@ -64,7 +64,12 @@ export function errorHandler(log: Logger): ErrorHandler {
     if (thrown instanceof HTTPException) {
       if (thrown.status === 400) return errorResponse(c, invalid([{ path: "(body)", message: "malformed JSON" }], "the request body is not valid JSON"));
       if (thrown.status === 413) return errorResponse(c, new ApiError(413, "payload_too_large", "the request body is too large"));
-      if (thrown.status === 401) return errorResponse(c, new ApiError(401, "unauthorized", "authentication required"));
+      if (thrown.status === 401) {
+        // The challenge a 401 must carry (RFC 9110 §11.6.1), as the auth middleware wrote it.
+        const challenge = thrown.res?.headers.get("www-authenticate");
+        if (challenge) c.header("WWW-Authenticate", challenge);
+        return errorResponse(c, new ApiError(401, "unauthorized", "authentication required"));
+      }
       return errorResponse(c, new ApiError(thrown.status as ContentfulStatusCode, thrown.status === 404 ? "not_found" : "internal", thrown.message || "request failed"));
     }
     const err = toError(thrown);

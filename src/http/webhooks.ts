@@ -1,7 +1,7 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { shopeeWebhookId, verifyShopeePush } from "../webhooks/verify-shopee.ts";
 import { verifyStandardWebhook, withinTolerance, WEBHOOK_TOLERANCE_S, type SignatureCheck } from "../webhooks/verify-standard.ts";
-import { parseShopeeBody, parseWebhookBody, WEBHOOK_ID } from "../webhooks/parse-webhook.ts";
+import { decodeBody, parseShopeeBody, parseWebhookBody, WEBHOOK_ID } from "../webhooks/parse-webhook.ts";
 import { storeWebhook, type IncomingWebhook } from "../webhooks/store-webhook.ts";
 import { findWebhook, webhookView } from "../webhooks/webhook-store.ts";
 import type { AppDeps } from "./app.ts";
@@ -46,21 +46,23 @@ export function webhookRoutes(deps: AppDeps, admin: MiddlewareHandler): Hono {
     });
 }
 
-// MUST read the body once, as text, and verify those exact bytes before parsing them.
+// MUST read the body once, as bytes, and verify those exact bytes before decoding and parsing them.
 async function receiveStandard(c: Context, provider: string, key: Buffer): Promise<IncomingWebhook> {
-  const rawBody = await c.req.text();
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
   const webhookId = c.req.header("webhook-id");
-  const check = verifyStandardWebhook(key, { id: webhookId, timestamp: c.req.header("webhook-timestamp"), signature: c.req.header("webhook-signature") }, rawBody);
+  const check = verifyStandardWebhook(key, { id: webhookId, timestamp: c.req.header("webhook-timestamp"), signature: c.req.header("webhook-signature") }, bytes);
   if (!check.ok) throw refuse(check);
   if (!WEBHOOK_ID.test(webhookId!)) throw invalid([{ path: "webhook-id", message: "must be 1 to 255 printable ASCII characters" }]);
+  const rawBody = decodeBody(bytes);
   const { type } = parseWebhookBody(rawBody);
   return { provider, webhookId: webhookId!, eventType: type, rawBody };
 }
 
 async function receiveShopeePush(c: Context, partnerKey: string, callbackUrl: string): Promise<IncomingWebhook> {
-  const rawBody = await c.req.text();
-  const check = verifyShopeePush(partnerKey, callbackUrl, rawBody, c.req.header("authorization"));
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  const check = verifyShopeePush(partnerKey, callbackUrl, bytes, c.req.header("authorization"));
   if (!check.ok) throw refuse(check);
+  const rawBody = decodeBody(bytes);
   const { code, timestamp } = parseShopeeBody(rawBody);
   if (!withinTolerance(timestamp)) throw refuse({ ok: false, reason: `timestamp is more than ${WEBHOOK_TOLERANCE_S / 60} minutes from the server's clock` });
   return { provider: SHOPEE, webhookId: shopeeWebhookId(rawBody), eventType: `shopee.${code}`, rawBody };

@@ -5,17 +5,22 @@ import { z } from "zod";
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 const CONTROL_OR_NEWLINE = /[\u0000-\u001F\u007F]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// Bidi embeddings, overrides and isolates make text read differently from what it is (Trojan
+// Source, CVE-2021-42574): a name shown in an e-mail or an admin screen must read as stored.
+const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/;
 
-/** One line of text, trimmed: no control characters, no broken Unicode. */
+/** One line of text, trimmed: no control characters, no bidi overrides, no broken Unicode. */
 export const line = (max: number, min = 1) =>
   z.string().trim().min(min).max(max)
     .refine((s) => !CONTROL_OR_NEWLINE.test(s), "must not contain control characters or line breaks")
+    .refine((s) => !BIDI_CONTROL.test(s), "must not contain bidirectional override characters")
     .refine((s) => !LONE_SURROGATE.test(s), "must be valid Unicode");
 
-/** Free text that may span lines (tabs and line breaks allowed, other control characters not). */
+/** Free text that may span lines (tabs and line breaks allowed, other control characters and bidi overrides not). */
 export const text = (max: number, min = 1) =>
   z.string().trim().min(min).max(max)
     .refine((s) => !CONTROL.test(s), "must not contain control characters")
+    .refine((s) => !BIDI_CONTROL.test(s), "must not contain bidirectional override characters")
     .refine((s) => !LONE_SURROGATE.test(s), "must be valid Unicode");
 
 /** An identifier chosen by the caller (tenant, customer, SKU, payment): no spaces or symbols beyond _ . : - */
@@ -39,11 +44,13 @@ export const MAX_JSON_DEPTH = 32;
 
 /**
  * Why a JSON value cannot be stored as jsonb, or null when it can: nesting deeper than
- * MAX_JSON_DEPTH, or a string (or key) PostgreSQL refuses.
+ * MAX_JSON_DEPTH, a string (or key) PostgreSQL refuses, or a number JSON.parse turned into
+ * Infinity (`1e400`), which would be stored as null.
  */
 export function jsonProblem(value: unknown, depth = 0): string | null {
   if (depth > MAX_JSON_DEPTH) return `nested deeper than ${MAX_JSON_DEPTH} levels`;
   if (typeof value === "string") return badString(value);
+  if (typeof value === "number" && !Number.isFinite(value)) return "contains a number too large to represent";
   if (Array.isArray(value)) {
     for (const item of value) {
       const problem = jsonProblem(item, depth + 1);

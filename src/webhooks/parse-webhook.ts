@@ -45,6 +45,18 @@ export function parseShopeeBody(raw: string): { code: number; timestamp: number 
   return checked.data;
 }
 
+/**
+ * The verified body bytes as text. Strict: bytes that are not UTF-8 are a 400, not mended with
+ * U+FFFD, and a BOM is kept (so JSON.parse refuses it), so the stored text is what was signed.
+ */
+export function decodeBody(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw invalid([{ path: "(body)", message: "not valid UTF-8" }], "the request body is not valid UTF-8");
+  }
+}
+
 function parseJson(raw: string): unknown {
   let body: unknown;
   try {

@@ -4,7 +4,7 @@ import type { SignatureCheck } from "./verify-standard.ts";
 const HEX_SHA256 = /^[0-9a-f]{64}$/i;
 
 /** What Shopee puts in the Authorization header of a push: hex HMAC-SHA256 of `<callback URL>|<body>`. */
-export function signShopeePush(partnerKey: string, callbackUrl: string, body: string): string {
+export function signShopeePush(partnerKey: string, callbackUrl: string, body: string | Uint8Array): string {
   return hmac(partnerKey, callbackUrl, body).toString("hex");
 }
 
@@ -13,7 +13,7 @@ export function signShopeePush(partnerKey: string, callbackUrl: string, body: st
  * partner key, of the registered callback URL, `|` and the body exactly as received. Compared in
  * constant time; the reason never contains the expected signature.
  */
-export function verifyShopeePush(partnerKey: string, callbackUrl: string, body: string, authorization: string | undefined): SignatureCheck {
+export function verifyShopeePush(partnerKey: string, callbackUrl: string, body: string | Uint8Array, authorization: string | undefined): SignatureCheck {
   if (!authorization) return { ok: false, reason: "the Authorization header is required" };
   if (!HEX_SHA256.test(authorization)) return { ok: false, reason: "Authorization must be a hex HMAC-SHA256" };
   // Both sides are 32 bytes here: the pattern above fixes the length of the given one.
@@ -26,6 +26,6 @@ export function shopeeWebhookId(body: string): string {
   return createHash("sha256").update(body).digest("hex");
 }
 
-function hmac(partnerKey: string, callbackUrl: string, body: string): Buffer {
-  return createHmac("sha256", partnerKey).update(`${callbackUrl}|${body}`).digest();
+function hmac(partnerKey: string, callbackUrl: string, body: string | Uint8Array): Buffer {
+  return createHmac("sha256", partnerKey).update(`${callbackUrl}|`).update(body).digest();
 }

@@ -14,7 +14,7 @@ export interface StandardHeaders {
 const UNIX_SECONDS = /^\d{1,12}$/;
 
 /** The base64 HMAC-SHA256 of `<id>.<timestamp>.<body>`: what follows `v1,` in webhook-signature. */
-export function signStandardWebhook(key: Buffer, id: string, timestamp: number | string, body: string): string {
+export function signStandardWebhook(key: Buffer, id: string, timestamp: number | string, body: string | Uint8Array): string {
   return hmac(key, id, String(timestamp), body).toString("base64");
 }
 
@@ -26,10 +26,10 @@ export function withinTolerance(timestampS: number, nowMs = Date.now()): boolean
 /**
  * Checks a Standard Webhooks delivery against `key`: all three headers present, the timestamp
  * within the tolerance, and at least one `v1,` entry of webhook-signature equal to the HMAC of
- * the body exactly as received. Compared in constant time; the reason never contains the
- * expected signature.
+ * the body exactly as received (pass the bytes: decoding first would drop a BOM or mend bad
+ * UTF-8). Compared in constant time; the reason never contains the expected signature.
  */
-export function verifyStandardWebhook(key: Buffer, headers: StandardHeaders, body: string, nowMs = Date.now()): SignatureCheck {
+export function verifyStandardWebhook(key: Buffer, headers: StandardHeaders, body: string | Uint8Array, nowMs = Date.now()): SignatureCheck {
   const { id, timestamp, signature } = headers;
   if (!id || !timestamp || !signature) return fail("the webhook-id, webhook-timestamp and webhook-signature headers are required");
   if (!UNIX_SECONDS.test(timestamp)) return fail("webhook-timestamp must be Unix time in seconds");
@@ -45,8 +45,8 @@ export function verifyStandardWebhook(key: Buffer, headers: StandardHeaders, bod
   return fail("no v1 entry of webhook-signature matches the body");
 }
 
-function hmac(key: Buffer, id: string, timestamp: string, body: string): Buffer {
-  return createHmac("sha256", key).update(`${id}.${timestamp}.${body}`).digest();
+function hmac(key: Buffer, id: string, timestamp: string, body: string | Uint8Array): Buffer {
+  return createHmac("sha256", key).update(`${id}.${timestamp}.`).update(body).digest();
 }
 
 const fail = (reason: string): SignatureCheck => ({ ok: false, reason });

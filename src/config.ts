@@ -44,6 +44,13 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
   HANDLER_TIMEOUT_MS: int(300_000, 1),
   IDEMPOTENCY_TTL_MS: duration("24h"),
+  /** How long start-up waits for PostgreSQL and Redis before it gives up; default by NODE_ENV (see loadConfig). */
+  STARTUP_TIMEOUT_MS: z.string().optional().transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const ms = parseDuration(value);
+    if (ms === undefined) ctx.addIssue({ code: "custom", message: 'expected milliseconds or a duration such as "30s"' });
+    return ms;
+  }),
   MIGRATE_ON_START: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
   /** Bearer token of the admin endpoints; required in production. Never logged. */
   ADMIN_TOKEN: z.string().regex(/^[A-Za-z0-9._~+/-]+=*$/, "letters, digits and . _ ~ + / - only (a bearer token)").min(16, "at least 16 characters").optional(),
@@ -83,6 +90,8 @@ function parseWebhookSecrets(value: string, ctx: z.RefinementCtx): Map<string, B
 export type Config = Env & {
   /** Stable across restarts of one machine, so a restarted machine picks its own pending entries back up. */
   consumerName: string;
+  /** STARTUP_TIMEOUT_MS, or its default: 30 s in production (a fleet restarting during an outage waits instead of crash-looping), 5 s elsewhere (a developer hears at once that nothing runs). */
+  startupTimeoutMs: number;
 };
 
 export class ConfigError extends Error {
@@ -104,5 +113,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (cfg.NODE_ENV === "production" && !cfg.ADMIN_TOKEN) {
     throw new ConfigError(["ADMIN_TOKEN: required when NODE_ENV=production (the admin endpoints would be open)"]);
   }
-  return { ...cfg, consumerName: cfg.CONSUMER_NAME ?? cfg.FLY_MACHINE_ID ?? hostname() };
+  return {
+    ...cfg,
+    consumerName: cfg.CONSUMER_NAME ?? cfg.FLY_MACHINE_ID ?? hostname(),
+    startupTimeoutMs: cfg.STARTUP_TIMEOUT_MS ?? (cfg.NODE_ENV === "production" ? 30_000 : 5_000),
+  };
 }

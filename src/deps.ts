@@ -1,7 +1,10 @@
 import Redis from "ioredis";
 import type { Config } from "./config.ts";
 import { createDatabase, type Database } from "./db/client.ts";
+import type { Logger } from "./lib/logger.ts";
 import { redactUrl } from "./lib/logger.ts";
+import { sleep } from "./lib/sleep.ts";
+import { isUnavailableError } from "./lib/unavailable.ts";
 
 export class StartupError extends Error {
   override name = "StartupError";
@@ -10,19 +13,64 @@ export class StartupError extends Error {
 const withTimeout = <T>(p: Promise<T>, ms: number, what: string) =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms))]);
 
-/** Connects to PostgreSQL; a failure names DATABASE_URL (password hidden) and how to start one. */
-export async function connectDatabase(config: Config): Promise<Database> {
-  const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
-  try {
-    await withTimeout(database.sql`select 1`, 6_000, "connecting");
-    return database;
-  } catch (err) {
-    await database.sql.end({ timeout: 0 }).catch(() => {});
-    throw new StartupError(
-      `cannot reach PostgreSQL at DATABASE_URL=${redactUrl(config.DATABASE_URL)} (${(err as Error).message}); ` +
-        "start one with `docker compose up -d postgres` or set DATABASE_URL",
-    );
+/** Until when start-up keeps trying a dependency that does not answer yet, and where it says so. */
+export interface StartupWait {
+  /** Epoch ms; at least one attempt is made even when it has passed. */
+  deadline: number;
+  log?: Logger;
+}
+
+/**
+ * Runs `attempt` until it works, retrying while `retryable(err)` and the deadline has not passed,
+ * with one log line when waiting starts. A fleet restarting during an outage waits for its
+ * dependency instead of crash-looping; a bad setting (wrong password) still fails at once.
+ */
+export async function retryUntilReady<T>(what: string, attempt: () => Promise<T>, retryable: (err: unknown) => boolean, { deadline, log }: StartupWait): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const left = deadline - Date.now();
+      if (!retryable(err) || left <= 0) throw err;
+      if (tries === 1) log?.warn(`${what} does not answer yet; waiting for it`, { waitMs: left, err: err as Error });
+      await sleep(Math.min(1_000, left));
+    }
   }
+}
+
+const databaseError = (config: Config, err: unknown) =>
+  new StartupError(
+    `cannot reach PostgreSQL at DATABASE_URL=${redactUrl(config.DATABASE_URL)} (${(err as Error).message}); ` +
+      "start one with `docker compose up -d postgres` or set DATABASE_URL",
+  );
+
+/** Errors that say PostgreSQL is not there (yet), as opposed to refusing this configuration. */
+export const isDatabaseDown = (err: unknown) => isUnavailableError(err) || (err instanceof Error && err.message.startsWith("connecting timed out"));
+
+/**
+ * Connects to PostgreSQL, waiting for it until `wait.deadline`; a failure names DATABASE_URL
+ * (password hidden) and how to start one.
+ */
+export async function connectDatabase(config: Config, wait: StartupWait = { deadline: 0 }): Promise<Database> {
+  try {
+    return await retryUntilReady("PostgreSQL", async () => {
+      const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
+      try {
+        await withTimeout(database.sql`select 1`, 6_000, "connecting");
+        return database;
+      } catch (err) {
+        await database.sql.end({ timeout: 0 }).catch(() => {});
+        throw err;
+      }
+    }, isDatabaseDown, wait);
+  } catch (err) {
+    throw databaseError(config, err);
+  }
+}
+
+/** Like connectDatabase's failure: the StartupError naming DATABASE_URL for `err`. */
+export function explainDatabaseError(config: Config, err: unknown): StartupError {
+  return databaseError(config, err);
 }
 
 /** A client whose connection errors surface through the commands that fail, not as unhandled events. */
@@ -39,18 +87,27 @@ export function duplicateRedis(redis: Redis): Redis {
   return copy;
 }
 
-/** Connects to Redis; a failure names REDIS_URL (password hidden) and how to start one. */
-export async function connectRedis(config: Config): Promise<Redis> {
-  const redis = createRedis(config.REDIS_URL);
-  let cause: Error | undefined;
-  redis.once("error", (err: Error) => (cause ??= err));
+/**
+ * Connects to Redis, waiting for it until `wait.deadline`; a failure names REDIS_URL (password
+ * hidden) and how to start one. A refused password fails at once.
+ */
+export async function connectRedis(config: Config, wait: StartupWait = { deadline: 0 }): Promise<Redis> {
   try {
-    await withTimeout(redis.connect().then(() => redis.ping()), 5_000, "connecting");
-    return redis;
+    return await retryUntilReady("Redis", async () => {
+      const redis = createRedis(config.REDIS_URL);
+      let cause: Error | undefined;
+      redis.once("error", (err: Error) => (cause ??= err));
+      try {
+        await withTimeout(redis.connect().then(() => redis.ping()), 5_000, "connecting");
+        return redis;
+      } catch (err) {
+        redis.disconnect();
+        throw cause ?? err;
+      }
+    }, (err) => !(err instanceof Error && /NOAUTH|WRONGPASS|ERR AUTH/.test(err.message)), wait);
   } catch (err) {
-    redis.disconnect();
     throw new StartupError(
-      `cannot reach Redis at REDIS_URL=${redactUrl(config.REDIS_URL)} (${(cause ?? (err as Error)).message}); ` +
+      `cannot reach Redis at REDIS_URL=${redactUrl(config.REDIS_URL)} (${(err as Error).message}); ` +
         "start one with `docker compose up -d redis` or set REDIS_URL",
     );
   }

@@ -7,10 +7,12 @@ import { toError } from "./lib/errors.ts";
 import { sleep } from "./lib/sleep.ts";
 import { withLock } from "./lib/lock.ts";
 import type { Logger } from "./lib/logger.ts";
+import { outageLog } from "./lib/outage-log.ts";
 import { deleteResolvedDeadLetters } from "./dlq/discard.ts";
 import { countOutbox } from "./outbox/claim.ts";
 import type { PublishedCounts } from "./outbox/relay.ts";
 import { startRelay, type Relay, type RelayStatus } from "./outbox/schedule.ts";
+import { startRecoveryWatcher, type RecoveryStatus, type RecoveryWatcher } from "./recovery/watcher.ts";
 import { claimConsumerName, type ConsumerIdentity } from "./streams/consumer-identity.ts";
 import { resolveSubscriptions, type Subscription } from "./streams/handler.ts";
 import { eventTypeOf, keys } from "./streams/keys.ts";
@@ -24,6 +26,12 @@ export interface EngineDeps extends Database {
   redis: Redis;
   log: Logger;
   subscriptions: Subscription[];
+  /**
+   * Event types the relay publishes; a row of another type becomes a `relay` dead letter
+   * (`unknown_event_type`). The service passes its subscriptions' types. Absent or empty: every
+   * type is published (tests and processes that run only some of the handlers).
+   */
+  knownEventTypes?: Iterable<string>;
   onOutcome?: (report: OutcomeReport) => void;
   /** After each committed relay batch: the rows it published per event type. */
   onPublished?: (counts: PublishedCounts) => void;
@@ -36,6 +44,8 @@ export interface EngineParts {
   consumers?: boolean;
   maintenance?: boolean;
   stats?: boolean;
+  /** Watch for Redis losing data and recover from the outbox (see recovery/watcher.ts). */
+  recovery?: boolean;
 }
 
 export interface EngineStatus {
@@ -51,6 +61,8 @@ export interface EngineStatus {
     /** Subscriptions whose read loops have started. */
     started: number;
   };
+  /** Null when this engine does not watch for Redis data loss. */
+  recovery: RecoveryStatus | null;
 }
 
 export interface Engine {
@@ -66,10 +78,13 @@ export interface Engine {
   stop(): Promise<void>;
 }
 
+/** How long start-up waits for the first check for Redis data loss before starting the relay and consumers anyway. */
+const FIRST_RECOVERY_WAIT_MS = 5_000;
+
 /** Starts the delivery engine: relay, one consumer group per subscription, maintenance and stats. */
 export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Promise<Engine> {
   const { config, redis, log } = deps;
-  const { relay: withRelay = true, consumers = true, maintenance = true, stats = true } = parts;
+  const { relay: withRelay = true, consumers = true, maintenance = true, stats = true, recovery = true } = parts;
   const prefix = config.STREAM_PREFIX;
   const subs = resolveSubscriptions(deps.subscriptions, {
     concurrency: config.CONSUMER_CONCURRENCY,
@@ -81,8 +96,25 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
   const stopAbort = new AbortController();
   const timers: (() => void)[] = [];
 
+  // Started (and checked once) before the relay and the consumers, so that on a fresh or emptied
+  // Redis they start on recreated groups; a recovery that takes longer goes on in the background.
+  const watcher: RecoveryWatcher | null = recovery
+    ? startRecoveryWatcher({
+        sql: deps.sql, redis, prefix, consumer: config.consumerName, log: log.child({ component: "recovery" }),
+        subscriptions: subs.map((s) => ({ eventType: s.eventType, handler: s.handler })),
+      })
+    : null;
+  if (watcher) {
+    const waited = new AbortController();
+    await Promise.race([watcher.check(), sleep(FIRST_RECOVERY_WAIT_MS, waited.signal)]);
+    waited.abort();
+  }
+
   const relay = withRelay
-    ? startRelay({ sql: deps.sql, redis, prefix, batchSize: config.RELAY_BATCH_SIZE, cron: config.RELAY_CRON, log: log.child({ component: "relay" }), onPublished: deps.onPublished })
+    ? startRelay({
+        sql: deps.sql, redis, prefix, batchSize: config.RELAY_BATCH_SIZE, cron: config.RELAY_CRON, log: log.child({ component: "relay" }),
+        knownEventTypes: new Set(deps.knownEventTypes ?? []), onPublished: deps.onPublished,
+      })
     : null;
 
   // Consumers start in the background: waiting for the consumer name (a restarted machine's old
@@ -117,6 +149,7 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
     db: deps.db, sql: deps.sql, redis, prefix, consumer: config.consumerName,
     claimIdleMs: config.CLAIM_IDLE_MS, blockMs: config.READ_BLOCK_MS, log, relay: relay ?? undefined, onOutcome: deps.onOutcome,
     idempotencyTtlMs: config.IDEMPOTENCY_TTL_MS,
+    onGroupMissing: watcher ? (sub: { eventType: string; handler: string }) => watcher.groupLost(sub) : undefined,
   };
   const consumersStarted = startConsumers();
 
@@ -143,13 +176,15 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
     return result.acquired;
   };
   if (maintenance) {
+    const outage = outageLog(log, "maintenance");
     const job = new Cron(config.MAINTENANCE_CRON, { protect: true }, async () => {
-      await runMaintenance().catch((thrown) => log.warn("maintenance failed", { err: toError(thrown) }));
+      await runMaintenance().then(() => outage.ok(), (thrown) => outage.failed(toError(thrown)));
     });
     timers.push(() => job.stop());
   }
 
   if (stats) {
+    const outage = outageLog(log, "stats");
     const timer = setInterval(async () => {
       try {
         const outbox = await countOutbox(deps.sql);
@@ -157,8 +192,9 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
         const eventTypes = (await listEventStreams(redis, prefix)).map((key) => eventTypeOf(prefix, key)!);
         const streams = await collectStreamStats(redis, prefix, eventTypes);
         log.info("stats", { outbox, streams, relay: relay?.status() });
+        outage.ok();
       } catch (thrown) {
-        log.warn("stats unavailable", { err: toError(thrown) });
+        outage.failed(toError(thrown));
       }
     }, config.STATS_INTERVAL_MS);
     timers.push(() => clearInterval(timer));
@@ -172,6 +208,7 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
       running: !stopAbort.signal.aborted,
       relay: relay?.status() ?? null,
       consumers: { consumer: config.consumerName, expected: consumers ? subs.length : 0, started: running.length },
+      recovery: watcher?.status() ?? null,
     }),
     runMaintenance,
     async stop() {
@@ -179,7 +216,7 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
       stopAbort.abort();
       for (const stopTimer of timers) stopTimer();
       await consumersStarted;
-      await Promise.all([relay?.stop(), ...running.map((s) => s.stop(deadline))]);
+      await Promise.all([relay?.stop(), watcher?.stop(), ...running.map((s) => s.stop(deadline))]);
       await (identity as ConsumerIdentity | null)?.release();
     },
   };

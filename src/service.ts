@@ -3,7 +3,7 @@ import pkg from "../package.json" with { type: "json" };
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import type { Database } from "./db/client.ts";
 import { migrateDatabase } from "./db/migrate.ts";
-import { connectDatabase, connectRedis, StartupError } from "./deps.ts";
+import { connectDatabase, connectRedis, explainDatabaseError, isDatabaseDown, retryUntilReady, StartupError, type StartupWait } from "./deps.ts";
 import { startEngine, type Engine } from "./engine.ts";
 import { createApp } from "./http/app.ts";
 import { toError } from "./lib/errors.ts";
@@ -35,9 +35,11 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
 
   let database: Database, redis: Redis;
   try {
-    if (config.MIGRATE_ON_START) await migrateOrExplain(config);
-    database = await connectDatabase(config);
-    redis = await connectRedis(config);
+    // One budget for both: a fleet restarting during an outage waits this long, then exits 1.
+    const wait = { deadline: Date.now() + config.startupTimeoutMs, log };
+    if (config.MIGRATE_ON_START) await migrateOrExplain(config, wait);
+    database = await connectDatabase(config, wait);
+    redis = await connectRedis(config, wait);
   } catch (err) {
     console.error(err instanceof StartupError ? err.message : `startup failed: ${toError(err).message}`);
     process.exit(1);
@@ -72,22 +74,24 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
   const metrics = createMetrics({ sql: database.sql, redis, prefix: config.STREAM_PREFIX, version: pkg.version });
   engine = await startEngine({
     ...database, config, redis, log, subscriptions,
+    // The fleet runs this code: a type none of these subscriptions reads is a mistake to show, not to drop.
+    knownEventTypes: subscriptions.map((s) => s.eventType),
     onOutcome: metrics.onOutcome, onPublished: metrics.onPublished,
     onFatal: (reason) => void shutdown(`fatal: ${reason}`, 1),
   });
   const app = createApp({ ...database, config, redis, engine, log, version: pkg.version, startedAt, metrics });
-  server = Bun.serve({ port: config.PORT, fetch: app.fetch });
+  // Bounds what a chunked body may buffer before the body limit refuses it (src/http/body-limit.ts).
+  server = Bun.serve({ port: config.PORT, fetch: app.fetch, maxRequestBodySize: config.MAX_BODY_BYTES * 8 });
   log.info("orderstream started", { port: server.port, consumer: config.consumerName, prefix: config.STREAM_PREFIX });
 }
 
-async function migrateOrExplain(config: Config): Promise<void> {
+/** Migrates, waiting for PostgreSQL until `wait.deadline`; not reaching it (or a refused login) names DATABASE_URL. */
+async function migrateOrExplain(config: Config, wait: StartupWait): Promise<void> {
   try {
-    await migrateDatabase(config.DATABASE_URL);
+    await retryUntilReady("PostgreSQL", () => migrateDatabase(config.DATABASE_URL), isDatabaseDown, wait);
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "CONNECT_TIMEOUT" || code === "28P01" || code === "28000") {
-      await connectDatabase(config); // throws the StartupError that names DATABASE_URL
-    }
+    if (isDatabaseDown(err) || code === "ENOTFOUND" || code === "28P01" || code === "28000") throw explainDatabaseError(config, err);
     throw err;
   }
 }

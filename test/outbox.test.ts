@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { sql as dsql } from "drizzle-orm";
 import { createDatabase } from "../src/db/client.ts";
+import { createRedis } from "../src/deps.ts";
 import { drainOutbox } from "../src/outbox/relay.ts";
 import { commitWithEvents, writeEvent } from "../src/outbox/write-event.ts";
 import { subscribe } from "../src/streams/handler.ts";
@@ -88,17 +89,19 @@ test("two relays draining 5,000 rows at the same time publish every row exactly 
   expect(left!.n).toBe(0);
 });
 
-test("a row whose XADD fails stays unpublished and goes out once Redis accepts it", async () => {
-  const bad = keys.stream(ctx.prefix, "bad.type");
-  await ctx.redis.set(bad, "not a stream");
-  const id = await insertOutboxRow(ctx.sql, "bad.type", { n: 1 });
-  const relay = { sql: ctx.sql, redis: ctx.redis, prefix: ctx.prefix, batchSize: 10 };
-  await expect(drainOutbox(relay)).rejects.toThrow(/WRONGTYPE/);
-  const [row] = await ctx.sql`select published_at from outbox where id = ${id}`;
-  expect(row!.published_at).toBeNull();
-  await ctx.redis.del(bad);
-  expect(await drainOutbox(relay)).toBe(1);
-  expect(await ctx.redis.xlen(bad)).toBe(1);
+test("a row the relay cannot publish because Redis is down stays unpublished and goes out once Redis is back", async () => {
+  const down = createRedis("redis://127.0.0.1:1");
+  try {
+    const id = await insertOutboxRow(ctx.sql, "user.created", { n: 1 });
+    await expect(drainOutbox({ sql: ctx.sql, redis: down, prefix: ctx.prefix, batchSize: 10 })).rejects.toThrow(/XADD failed/);
+    const [row] = await ctx.sql`select published_at from outbox where id = ${id}`;
+    expect(row!.published_at).toBeNull();
+    expect([...(await ctx.sql`select 1 from dead_letters`)]).toEqual([]); // an outage dead-letters nothing
+    expect(await drainOutbox({ sql: ctx.sql, redis: ctx.redis, prefix: ctx.prefix, batchSize: 10 })).toBe(1);
+    expect(await ctx.redis.xlen(keys.stream(ctx.prefix, "user.created"))).toBe(1);
+  } finally {
+    down.disconnect();
+  }
 });
 
 test("two machines relaying and consuming 5,000 rows at once deliver every event to the handler exactly once", async () => {

@@ -3,7 +3,9 @@ import { drainOutbox, type RelayDeps } from "../src/outbox/relay.ts";
 import type { RelayStatus } from "../src/outbox/schedule.ts";
 import { commitWithEvents, writeEvent } from "../src/outbox/write-event.ts";
 import { keys } from "../src/streams/keys.ts";
+import { createRedis } from "../src/deps.ts";
 import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
+import { killPrivateRedis, privateRedis } from "./support/private-redis.ts";
 import { fieldsOf } from "./support/effects.ts";
 
 // Complements outbox.test.ts (the outbox contract, rollback/commit, idempotency keys, a failing
@@ -58,26 +60,33 @@ test("two relay-only engines starting on a 5,000-row backlog share it and publis
   expect(new Set(ids).size).toBe(5_000);
 });
 
-test("a row whose XADD fails neither holds back nor re-publishes the other rows of its batch", async () => {
+test("a row whose stream key holds another type is set aside, and neither holds back nor re-publishes the rows of its batch", async () => {
   await ctx.redis.set(keys.stream(ctx.prefix, "bad.type"), "not a stream");
-  const bad = await insertOutboxRow(ctx.sql, "bad.type", { n: 0 }); // oldest: in every batch until it goes out
+  const bad = await insertOutboxRow(ctx.sql, "bad.type", { n: 0 }); // oldest: first in the batch
   await insertMany("good.type", 5);
-  for (let run = 0; run < 3; run++) await expect(drainOutbox(relayDeps(10))).rejects.toThrow(/WRONGTYPE/);
-  const rows = await ctx.sql<{ id: string }[]>`select id from outbox where published_at is null`;
-  expect(rows.map((r) => r.id)).toEqual([bad]);
+  for (let run = 0; run < 3; run++) await drainOutbox(relayDeps(10));
+  expect(await unpublished()).toBe(0);
   expect(await ctx.redis.xlen(keys.stream(ctx.prefix, "good.type"))).toBe(5);
+  const letters = await ctx.sql<{ event_id: string; handler: string; reason: string; error: string }[]>`select event_id, handler, reason, error from dead_letters`;
+  expect([...letters]).toEqual([{ event_id: bad, handler: "relay", reason: "unpublishable", error: expect.stringContaining("WRONGTYPE") }]);
 });
 
-test("a scheduled relay reports a failing run and recovers on its own once Redis accepts the row", async () => {
-  const badKey = keys.stream(ctx.prefix, "bad.type");
-  await ctx.redis.set(badKey, "not a stream");
-  await insertOutboxRow(ctx.sql, "bad.type", { n: 1 });
-  const engine = await ctx.startEngine([], { parts: relayOnly }); // every second
-  await waitFor("failed run", () => engine.relay!.status().lastError?.includes("WRONGTYPE"));
-  expect(await unpublished()).toBe(1);
-  await ctx.redis.del(badKey);
-  await waitFor("recovered run", async () => (await unpublished()) === 0 && engine.relay!.status().lastError === null);
-  expect(await ctx.redis.xlen(badKey)).toBe(1);
+test("a scheduled relay reports a failing run while Redis is down and recovers on its own once it is back", async () => {
+  const server = await privateRedis();
+  const redis = createRedis(server.url);
+  try {
+    await insertOutboxRow(ctx.sql, "user.created", { n: 1 });
+    const engine = await ctx.startEngine([], { redis, parts: { ...relayOnly, recovery: false } }); // every second
+    await waitFor("failed run", () => engine.relay!.status().lastError !== null);
+    expect(await unpublished()).toBe(1);
+    await server.start();
+    await waitFor("recovered run", async () => (await unpublished()) === 0 && engine.relay!.status().lastError === null);
+    expect(await redis.xlen(keys.stream(ctx.prefix, "user.created"))).toBe(1);
+    await engine.stop();
+  } finally {
+    redis.disconnect();
+    await killPrivateRedis();
+  }
 });
 
 test("commitWithEvents wakes the relay for an event written in a nested transaction (savepoint)", async () => {
@@ -102,10 +111,13 @@ test("stop() waits for the drain in progress: every entry it added is marked, an
   expect(await ctx.redis.xlen(keys.stream(ctx.prefix, "bulk.loaded"))).toBe(marked!.n);
 });
 
-test("a row whose event type would land on a service key (the dead-letter stream) is refused, not published there", async () => {
+test("a row whose event type would land on a service key (the dead-letter stream) is set aside, not published there", async () => {
   await ctx.sql`insert into outbox (event_type, payload) values ('dlq', '{}'), ('lock:maintenance', '{}'), ('user.created', '{}')`;
-  await expect(drainOutbox(relayDeps(10))).rejects.toThrow(/reserved/);
-  expect(await ctx.redis.exists(keys.deadLetters(ctx.prefix), keys.lock(ctx.prefix, "maintenance"))).toBe(0);
+  expect(await drainOutbox(relayDeps(10))).toBe(3);
+  expect(await ctx.redis.exists(keys.lock(ctx.prefix, "maintenance"))).toBe(0);
+  // The dead-letter stream holds only the two dead letters' copies, no event.
+  const copies = (await ctx.redis.xrange(keys.deadLetters(ctx.prefix), "-", "+")).map(([, f]) => fieldsOf(f));
+  expect(copies.map((c) => [c.handler, c.reason, c.eventType]).sort()).toEqual([["relay", "unpublishable", "dlq"], ["relay", "unpublishable", "lock:maintenance"]]);
   expect((await eventIds("user.created")).length).toBe(1);
-  expect(await unpublished()).toBe(2);
+  expect(await unpublished()).toBe(0);
 });

@@ -1,4 +1,5 @@
 import type { Sql } from "../db/client.ts";
+import { RELAY_HANDLER } from "../outbox/set-aside.ts";
 import { lockDeadLetters, markResolved, removeRedisCopies, type DlqDeps } from "./rows.ts";
 
 export type DeleteResult = "deleted" | "not_found" | "not_open";
@@ -7,7 +8,8 @@ export type DeleteResult = "deleted" | "not_found" | "not_open";
  * Discards a dead letter: marks it `deleted` and records (handler, event) in processed_events as
  * `discarded` in one transaction, so the outbox retention can delete the event's row and a later
  * re-publish of the event never runs it for this handler. Its Redis copy is removed before the
- * commit; a Redis failure leaves it open. Deleting a deleted letter again changes nothing.
+ * commit; a Redis failure leaves it open. Deleting a deleted letter again changes nothing. A
+ * `relay` dead letter is only resolved: its outbox row stays out of the relay's queue.
  */
 export async function deleteDeadLetter(deps: DlqDeps, id: string): Promise<DeleteResult> {
   return deps.sql.begin(async (tx): Promise<DeleteResult> => {
@@ -15,7 +17,7 @@ export async function deleteDeadLetter(deps: DlqDeps, id: string): Promise<Delet
     if (!row) return "not_found";
     if (row.status === "deleted") return "deleted";
     if (row.status !== "open") return "not_open";
-    if (row.event_id) {
+    if (row.event_id && row.handler !== RELAY_HANDLER) {
       await tx`
         insert into processed_events (handler, event_id, outcome) values (${row.handler}, ${row.event_id}, 'discarded')
         on conflict do nothing`;

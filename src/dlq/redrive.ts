@@ -1,11 +1,14 @@
+import { holdPublishBarrier } from "../outbox/barrier.ts";
 import type { OutboxRow } from "../outbox/claim.ts";
+import { RELAY_HANDLER, requeueOutboxRows } from "../outbox/set-aside.ts";
 import { ensureGroup } from "../streams/groups.ts";
 import { keys } from "../streams/keys.ts";
 import { publishRows } from "../streams/publisher.ts";
 import { columns, filterSql, lockDeadLetters, markResolved, removeRedisCopies, type DeadLetterFilter, type DeadLetterRow, type DlqDeps, type Q } from "./rows.ts";
 
 export type RetryResult =
-  | { outcome: "retried"; entryId: string }
+  /** `entryId`: the re-driven stream entry; null for a `relay` dead letter, whose row goes back to the relay's queue. */
+  | { outcome: "retried"; entryId: string | null }
   | { outcome: "not_found" }
   | { outcome: "not_open"; status: string }
   /** A malformed entry: it carried no event id, so there is no event to deliver again. */
@@ -32,7 +35,7 @@ export async function retryDeadLetter(deps: DlqDeps, id: string): Promise<RetryR
     if (!row.event_id) return { outcome: "no_event" };
     const [entryId] = await redrive(deps, tx, [row]);
     deps.log.info("dead letter retried", { deadLetterId: row.id, eventId: row.event_id, handler: row.handler, entryId });
-    return { outcome: "retried", entryId: entryId! };
+    return { outcome: "retried", entryId: entryId ?? null };
   });
 }
 
@@ -76,12 +79,17 @@ function retryableSql(q: Q, { ids, ...filter }: RetryFilter) {
  * XADDs each row's event to its stream with `target` = its handler, removes the Redis copies and
  * marks the rows retried in `tx`. The handler's group is created if missing (Redis lost its
  * data), at the stream's start: otherwise trimming, which only keeps what existing groups still
- * need, could drop the new entry before its consumer recreates the group.
+ * need, could drop the new entry before its consumer recreates the group. A `relay` dead letter
+ * (a row the relay set aside) instead puts its outbox row back in the relay's queue: the relay
+ * then publishes it to every handler, or sets it aside again.
  */
-async function redrive(deps: DlqDeps, tx: Q, rows: DeadLetterRow[]): Promise<string[]> {
+async function redrive(deps: DlqDeps, tx: Q, rows: DeadLetterRow[]): Promise<(string | null)[]> {
   const { redis, prefix } = deps;
+  // A recovery from Redis data loss must see this transaction's entries once it passed the barrier.
+  await holdPublishBarrier(tx, prefix);
+  await requeueOutboxRows(tx, rows.filter((r) => r.handler === RELAY_HANDLER) as (DeadLetterRow & { event_id: string })[]);
   const byHandler = new Map<string, DeadLetterRow[]>();
-  for (const r of rows) byHandler.set(r.handler, [...(byHandler.get(r.handler) ?? []), r]);
+  for (const r of rows) if (r.handler !== RELAY_HANDLER) byHandler.set(r.handler, [...(byHandler.get(r.handler) ?? []), r]);
   const entryIds = new Map<string, string>();
   for (const [handler, group] of byHandler) {
     for (const eventType of new Set(group.map((r) => r.event_type))) await ensureGroup(redis, keys.stream(prefix, eventType), handler);
@@ -90,7 +98,7 @@ async function redrive(deps: DlqDeps, tx: Q, rows: DeadLetterRow[]): Promise<str
   }
   await removeRedisCopies(redis, prefix, rows);
   await markResolved(tx, rows.map((r) => r.id), "retried");
-  return rows.map((r) => entryIds.get(r.id)!);
+  return rows.map((r) => entryIds.get(r.id) ?? null);
 }
 
 /** The event as the outbox relayed it, rebuilt from what the dead letter recorded. */

@@ -11,7 +11,8 @@ import { ApiError } from "./errors.ts";
  * Health for Fly.io checks and people:
  * - `/live`: 200 while the process runs.
  * - `/ready`: 200 when PostgreSQL and Redis answer and the engine's loops run, else 503.
- * - `/`: `ok`, `degraded` (dead letters or outbox backlog past their alerts; 200) or `down`
+ * - `/`: `ok`, `degraded` (dead letters or outbox backlog past their alerts, or the check for
+ *   Redis data loss failing; 200) or `down`
  *   (PostgreSQL or Redis unreachable; 503), with every check.
  * - `/queues`: per event type, waiting, active and failed entries.
  * Every dependency read has its own time limit, so each answers within ~2 s when one hangs.
@@ -52,11 +53,12 @@ export function healthRoutes(deps: AppDeps): Hono {
         ok: size !== null && size <= config.DLQ_ALERT_THRESHOLD,
         ...(deadLetters.ok ? {} : { error: deadLetters.error }),
       };
-      const status = !postgres.ok || !redisCheck.ok ? "down" : relay.ok && dlq.ok ? "ok" : "degraded";
+      const recovery = recoveryCheck(deps.engine);
+      const status = !postgres.ok || !redisCheck.ok ? "down" : relay.ok && dlq.ok && recovery.ok ? "ok" : "degraded";
       return c.json(
         {
           status,
-          checks: { postgres: shown(postgres), redis: shown(redisCheck), relay, consumers: consumerCheck(deps.engine), dlq },
+          checks: { postgres: shown(postgres), redis: shown(redisCheck), relay, consumers: consumerCheck(deps.engine), dlq, recovery },
           version: deps.version,
           uptimeS: Math.round((Date.now() - deps.startedAt) / 1000),
         },
@@ -95,4 +97,21 @@ function consumerCheck(engine: Engine | null) {
   if (!engine) return { ok: false, consumer: null, expected: 0, started: 0 };
   const { consumer, expected, started } = engine.status().consumers;
   return { ok: started >= expected, consumer, expected, started };
+}
+
+/**
+ * Recovery from Redis data loss: when this process last checked, the last recovery it ran (when,
+ * why, what it re-published and restored), and the error of the last check if it failed.
+ */
+function recoveryCheck(engine: Engine | null) {
+  const r = engine?.status().recovery ?? null;
+  if (!r) return { ok: true, watching: false };
+  const last = r.last && {
+    at: r.last.at.toISOString(), reason: r.last.reason, durationMs: r.last.durationMs,
+    republishedEvents: r.last.republishedEvents, restoredDeadLetters: r.last.restoredDeadLetters, recreatedGroups: r.last.recreatedGroups,
+  };
+  return {
+    ok: r.lastError === null, watching: true, running: r.running, lastCheckAt: r.lastCheckAt?.toISOString() ?? null, last,
+    ...(r.lastError ? { error: redactSecrets(r.lastError) } : {}),
+  };
 }

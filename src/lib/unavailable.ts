@@ -20,3 +20,19 @@ export function isUnavailableError(err: unknown): boolean {
   if (err.name === "MaxRetriesPerRequestError") return true;
   return REDIS_DOWN.test(err.message);
 }
+
+// What postgres.js and ioredis say when an established connection goes away mid-work.
+const CONNECTION_LOST_CODES = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT"]);
+
+/**
+ * True when `err` says the service's own PostgreSQL or Redis went away while a handler ran (its
+ * transaction's connection closed, the server is shutting down, a Redis command could not be
+ * sent). Narrower than isUnavailableError on purpose: a handler's own network call failing
+ * (`fetch` to a provider: ECONNREFUSED, ETIMEDOUT) is the handler's failure and uses up an attempt.
+ */
+export function isConnectionLost(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string" && (CONNECTION_LOST_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+  return err.name === "MaxRetriesPerRequestError" || /Connection is closed|Stream isn't writeable/.test(err.message);
+}

@@ -7,6 +7,8 @@ export interface RelayStatus {
   lastRunAt: Date | null;
   lastError: string | null;
   published: number;
+  /** Rows set aside as `relay` dead letters (unknown or unpublishable event type). */
+  setAside: number;
   /** A drain is in progress. */
   running: boolean;
   /** stop() was called: the schedule no longer fires. */
@@ -35,13 +37,17 @@ export interface RelayOptions extends RelayDeps {
  * row locks keep relays apart.
  */
 export function startRelay({ cron, log, errorPauseMs = 1000, onPublished, ...rest }: RelayOptions): Relay {
-  const status: RelayStatus = { lastRunAt: null, lastError: null, published: 0, running: false, stopped: false };
+  const status: RelayStatus = { lastRunAt: null, lastError: null, published: 0, setAside: 0, running: false, stopped: false };
   // Counted per committed batch, so a drain that fails part-way still reports what it published.
   const deps: RelayDeps = {
     ...rest,
     onPublished: (counts) => {
       for (const n of Object.values(counts)) status.published += n;
       onPublished?.(counts);
+    },
+    onSetAside: (count) => {
+      status.setAside += count;
+      log.warn("outbox rows set aside as dead letters (see GET /dlq?handler=relay)", { count });
     },
   };
   let current: Promise<void> | null = null;
@@ -57,7 +63,9 @@ export function startRelay({ cron, log, errorPauseMs = 1000, onPublished, ...res
       status.lastError = null;
     } catch (thrown) {
       const err = toError(thrown);
-      if (status.lastError !== err.message) log.warn("relay run failed; retrying on the next tick", { err });
+      // One line when it starts failing and one when it recovers, however long an outage lasts.
+      if (status.lastError === null) log.warn("relay run failed; retrying on the next tick", { err });
+      else log.debug("relay run failed again", { err });
       status.lastError = err.message;
       pausedUntil = Date.now() + errorPauseMs;
     }

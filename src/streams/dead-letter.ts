@@ -3,7 +3,12 @@ import type postgres from "postgres";
 import type { Sql } from "../db/client.ts";
 import { keys } from "./keys.ts";
 
-export type DeadLetterReason = "max_attempts" | "schema_invalid" | "unrecoverable" | "malformed_entry";
+export type DeadLetterReason =
+  | "max_attempts" | "schema_invalid" | "unrecoverable" | "malformed_entry"
+  /** Set aside by the relay (handler `relay`): no subscription knows the row's event type. */
+  | "unknown_event_type"
+  /** Set aside by the relay: Redis refuses the row itself (a reserved type, a key of the wrong type). */
+  | "unpublishable";
 
 export interface DeadLetter {
   eventId: string;
@@ -64,11 +69,9 @@ export async function moveToDeadLetter(deps: DeadLetterDeps, group: string, dl: 
   }
   // A redelivery keeps what the first attempt recorded, so both copies say the same thing.
   const stored = { ...dl, reason: row.reason, error: row.error, attempts: row.attempts, failedAt: new Date(row.failed_at).toISOString() };
-  const fields: string[] = ["id", row.id];
-  for (const [k, v] of Object.entries(stored)) fields.push(k, v === null ? "" : String(v));
   const results = await redis
     .multi()
-    .xadd(keys.deadLetters(prefix), "*", ...fields)
+    .xadd(keys.deadLetters(prefix), "*", ...deadLetterFields(row.id, stored))
     .xack(dl.stream, group, dl.entryId)
     .hincrby(keys.deadLetterCounts(prefix), dl.eventType, 1)
     .exec();
@@ -77,10 +80,36 @@ export async function moveToDeadLetter(deps: DeadLetterDeps, group: string, dl: 
   if (err) throw err;
   const dlqEntryId = String(added);
   if (!(await setDeadLetterEntryId(sql, row.id, dlqEntryId))) {
-    // Resolved between the insert and now: its Redis copy must not outlive it.
+    // Resolved between the insert and now (its copy must not outlive it), or a recovery from Redis
+    // data loss restored a copy meanwhile (a row has one copy, not two).
     await removeDeadLetterCopies(redis, prefix, [{ dlqEntryId, eventType: dl.eventType }]);
   }
   return { id: row.id, dlqEntryId };
+}
+
+/** The Redis copy of a dead letter as a flat field list: `id` (the row's id) and every field of `dl`. */
+export function deadLetterFields(id: string, dl: DeadLetter): string[] {
+  const fields: string[] = ["id", id];
+  for (const [k, v] of Object.entries(dl)) fields.push(k, v === null ? "" : String(v));
+  return fields;
+}
+
+/**
+ * XADDs Redis copies to `<prefix>:dlq` and raises `dlq-counts` for each, in one MULTI. Returns
+ * the copies' entry ids in order; throws (adding nothing) when Redis refuses the transaction.
+ */
+export async function addDeadLetterCopies(redis: Redis, prefix: string, copies: { id: string; dl: DeadLetter }[]): Promise<string[]> {
+  if (copies.length === 0) return [];
+  const multi = redis.multi();
+  for (const { id, dl } of copies) multi.xadd(keys.deadLetters(prefix), "*", ...deadLetterFields(id, dl));
+  for (const { dl } of copies) multi.hincrby(keys.deadLetterCounts(prefix), dl.eventType, 1);
+  const results = await multi.exec();
+  if (!results) throw new Error("dead-letter copy transaction was discarded");
+  return copies.map((_, i) => {
+    const [err, added] = results[i] ?? [new Error("no reply"), null];
+    if (err) throw err;
+    return String(added);
+  });
 }
 
 /** Inserts the dead letter's row, or returns the row an earlier delivery of the same entry recorded. */
@@ -117,9 +146,20 @@ export async function recordDeadLetter(sql: Q, dl: DeadLetter): Promise<Recorded
 
 const recordedColumns = (q: Q) => q`id, status, dlq_entry_id, reason, error, attempts, (extract(epoch from failed_at) * 1000)::float8 as failed_at`;
 
-/** Stores the Redis copy's entry id on an open row; false when the row is no longer open. */
+/**
+ * Stores the Redis copy's entry id on an open row that has none yet; false when the row is no
+ * longer open or already names a copy (the recovery restored one meanwhile): the caller's copy
+ * must then go, so a row never has two.
+ */
 export async function setDeadLetterEntryId(sql: Q, id: string, dlqEntryId: string): Promise<boolean> {
-  const updated = await sql`update dead_letters set dlq_entry_id = ${dlqEntryId} where id = ${id} and status = 'open' returning 1`;
+  return replaceDeadLetterEntryId(sql, id, null, dlqEntryId);
+}
+
+/** Like setDeadLetterEntryId, for a row whose copy `previous` (or none, null) is to be replaced. */
+export async function replaceDeadLetterEntryId(sql: Q, id: string, previous: string | null, dlqEntryId: string): Promise<boolean> {
+  const updated = await sql`
+    update dead_letters set dlq_entry_id = ${dlqEntryId}
+    where id = ${id} and status = 'open' and dlq_entry_id is not distinct from ${previous}::text returning 1`;
   return updated.length > 0;
 }
 

@@ -63,6 +63,8 @@ export function subscribe<S extends z.ZodType>(def: {
   options?: Partial<HandlerOptions>;
 }): Subscription {
   if (!NAME.test(def.handler)) throw new Error(`handler name "${def.handler}" must match ${NAME}`);
+  // The relay's own dead letters carry handler "relay"; a retry of one re-queues the outbox row.
+  if (def.handler === "relay") throw new Error(`handler name "relay" is reserved for the relay's dead letters`);
   if (!def.eventType || isReservedEventType(def.eventType)) throw new Error(`event type "${def.eventType}" is reserved or empty`);
   return def as unknown as Subscription;
 }

@@ -3,6 +3,7 @@ import type { Db, Sql } from "../db/client.ts";
 import { backoffDelay } from "../lib/backoff.ts";
 import { isUnrecoverable, toError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { isConnectionLost } from "../lib/unavailable.ts";
 import type { Waker } from "../outbox/write-event.ts";
 import { moveToDeadLetter, type DeadLetterReason } from "./dead-letter.ts";
 import { decodeEntry, type StreamEvent } from "./entry.ts";
@@ -86,14 +87,18 @@ export async function processEntry(
       reachedHandler = true;
       return runHandler(deps, sub, checked.event, tx, attempt);
     });
+    if (deps.outage.failures > 0) log.info("handlers run again after an outage", { handler: sub.handler });
     deps.outage.failures = 0;
   } catch (thrown) {
     const err = toError(thrown);
-    if (!reachedHandler) {
+    // PostgreSQL (or Redis) dying while the handler ran is an outage too, not the handler failing.
+    if (!reachedHandler || isConnectionLost(err)) {
       // The engine could not run the handler (PostgreSQL or Redis unavailable): not the handler's
       // failure, so it must not use up an attempt nor dead-letter the event during an outage.
       const delay = backoffDelay(++deps.outage.failures, sub.options.backoff);
-      log.warn("could not run the handler; retrying without counting the attempt", { handler: sub.handler, eventId: event.id, entryId, retryInMs: delay, err });
+      // One warning per outage, not one per entry and retry.
+      const line = deps.outage.failures === 1 ? log.warn : log.debug;
+      line("could not run the handler; retrying without counting the attempt", { handler: sub.handler, eventId: event.id, entryId, retryInMs: delay, err });
       await deps.scheduleRetry(entryId, delay, attempt - 1);
       return report("retry");
     }

@@ -3,6 +3,20 @@ import type { OutboxRow } from "../outbox/claim.ts";
 import { encodeEvent } from "./entry.ts";
 import { isReservedEventType, keys } from "./keys.ts";
 
+/** The row's event type names one of the service's own keys: no stream may be written there. */
+export class ReservedTypeError extends Error {
+  override name = "ReservedTypeError";
+}
+
+/**
+ * True when an XADD failed because of the row itself (its type is reserved, or its stream key
+ * holds something that is not a stream), so retrying cannot help; false for Redis being down,
+ * out of memory or read-only, which retrying fixes.
+ */
+export function isUnpublishable(err: Error): boolean {
+  return err instanceof ReservedTypeError || err.name === "ReservedTypeError" || err.message.startsWith("WRONGTYPE");
+}
+
 /**
  * XADDs each row to `<prefix>:<event_type>` in one pipeline and returns, in row order, each new
  * entry id or the error that row's XADD failed with. One row failing does not undo the others.
@@ -11,7 +25,7 @@ export async function xaddRows(redis: Redis, prefix: string, rows: OutboxRow[], 
   const pipeline = redis.pipeline();
   const sent: number[] = [];
   const out: (string | Error)[] = rows.map((row) =>
-    isReservedEventType(row.event_type) ? new Error(`event type "${row.event_type}" is reserved: its stream key is one of the service's own`) : "",
+    isReservedEventType(row.event_type) ? new ReservedTypeError(`event type "${row.event_type}" is reserved: its stream key is one of the service's own`) : "",
   );
   for (const [i, row] of rows.entries()) {
     if (out[i] instanceof Error) continue;

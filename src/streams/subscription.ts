@@ -28,6 +28,12 @@ export interface SubscriptionDeps {
   relay?: Waker;
   onOutcome?: (report: OutcomeReport) => void;
   idempotencyTtlMs: number;
+  /**
+   * The group vanished under the running loops (Redis lost data): recreates it at the stream's
+   * end and has the recovery re-publish what it still needed (recovery/watcher.ts). Without it
+   * the group is recreated at the stream's start.
+   */
+  onGroupMissing?: (sub: { eventType: string; handler: string }) => Promise<void>;
 }
 
 export interface RunningSubscription {
@@ -144,6 +150,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
         if (stopping) break;
         if (isNoGroupError(thrown)) {
           slog.warn("consumer group missing; recreating it");
+          await deps.onGroupMissing?.(sub).catch(() => {});
           await ensureGroup(redis, stream, group).catch(() => {});
           continue;
         }
@@ -194,8 +201,10 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
         await reclaimOnce();
         failing = false;
       } catch (thrown) {
-        if (isNoGroupError(thrown)) await ensureGroup(redis, stream, group).catch(() => {});
-        else if (!failing) slog.warn("reclaim failed; retrying every tick", { err: toError(thrown) });
+        if (isNoGroupError(thrown)) {
+          await deps.onGroupMissing?.(sub).catch(() => {});
+          await ensureGroup(redis, stream, group).catch(() => {});
+        } else if (!failing) slog.warn("reclaim failed; retrying every tick", { err: toError(thrown) });
         failing = true;
       }
     }

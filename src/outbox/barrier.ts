@@ -1,0 +1,29 @@
+import type postgres from "postgres";
+
+type Q = postgres.Sql | postgres.TransactionSql;
+
+// Two-key advisory lock: this constant says "publishing to the streams", the second key is the
+// prefix's hash, so services (and parallel tests) with different prefixes never wait for each other.
+const PUBLISH_LOCK = 7_202_612;
+
+/**
+ * Held (shared) until commit by every transaction that XADDs to the streams and then records
+ * that it did: relay batches and dead-letter retries. Many hold it at once; it only orders them
+ * against passPublishBarrier.
+ */
+export async function holdPublishBarrier(tx: Q, prefix: string): Promise<void> {
+  await tx`select pg_advisory_xact_lock_shared(${PUBLISH_LOCK}, hashtext(${prefix}))`;
+}
+
+/**
+ * Waits until every transaction holding the barrier has ended, and returns the database time
+ * after that (UTC, microseconds). Anything such a transaction published before this call is
+ * committed, and so visible, by the time this returns. Holds new holders back only for an instant.
+ */
+export async function passPublishBarrier(sql: postgres.Sql, prefix: string): Promise<string> {
+  return sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(${PUBLISH_LOCK}, hashtext(${prefix}))`;
+    const [row] = await tx<{ at: string }[]>`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at`;
+    return row!.at;
+  });
+}

@@ -38,8 +38,8 @@ export async function startTestApi(
   const engine = opts.engine === false ? null : await ctx.startEngine(subscriptions, {
     ...(opts.env ? { env: opts.env } : {}), ...(opts.parts ? { parts: opts.parts } : {}),
     onOutcome: metrics.onOutcome, onPublished: metrics.onPublished,
-    // As the service runs: a type none of the subscriptions reads is set aside by the relay.
-    knownEventTypes: subscriptions.map((s) => s.eventType),
+    // With the business handlers, as the service runs: a type none of them reads is set aside.
+    ...(opts.subscriptions ? {} : { knownEventTypes: subscriptions.map((s) => s.eventType) }),
   });
   const app = createApp({ ...appDeps, config, engine, log: ctx.log, version: "test", startedAt: Date.now(), metrics });
   return {

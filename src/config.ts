@@ -28,6 +28,7 @@ const schema = z.object({
   FLY_MACHINE_ID: z.string().min(1).optional(),
   RELAY_CRON: z.string().min(1).default("* * * * * *"),
   RELAY_BATCH_SIZE: int(500, 1),
+  RELAY_CONCURRENCY: int(2, 1),
   OUTBOX_MAX_RETRIES: int(5, 1),
   OUTBOX_INITIAL_DELAY_MS: int(1000, 0),
   OUTBOX_BACKOFF_MULTIPLIER: z.coerce.number().min(1).default(2),

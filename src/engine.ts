@@ -112,7 +112,7 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
 
   const relay = withRelay
     ? startRelay({
-        sql: deps.sql, redis, prefix, batchSize: config.RELAY_BATCH_SIZE, cron: config.RELAY_CRON, log: log.child({ component: "relay" }),
+        sql: deps.sql, redis, prefix, batchSize: config.RELAY_BATCH_SIZE, concurrency: config.RELAY_CONCURRENCY, cron: config.RELAY_CRON, log: log.child({ component: "relay" }),
         knownEventTypes: new Set(deps.knownEventTypes ?? []), onPublished: deps.onPublished,
       })
     : null;

@@ -30,6 +30,15 @@ test("one drain keeps going while batches come back full, so a backlog goes out 
   expect(await ctx.redis.xlen(keys.stream(ctx.prefix, "bulk.loaded"))).toBe(1_000);
 });
 
+test("one drain with several loops publishes every row exactly once", async () => {
+  await insertMany("bulk.loaded", 2_000);
+  expect(await drainOutbox(relayDeps(100), () => false, 4)).toBe(2_000);
+  expect(await unpublished()).toBe(0);
+  const ids = await eventIds("bulk.loaded");
+  expect(ids).toHaveLength(2_000);
+  expect(new Set(ids).size).toBe(2_000);
+});
+
 test("a relay publishes a type's events oldest first, across batches", async () => {
   // Inserted newest first: the stream must follow created_at, not insertion order.
   const ids: string[] = [];

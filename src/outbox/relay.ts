@@ -114,12 +114,23 @@ async function unknownTypes(redis: Redis, prefix: string, rows: OutboxRow[], kno
   return unknown;
 }
 
-/** Publishes batches until one comes back short of full, so a backlog drains in one run. */
-export async function drainOutbox(deps: RelayDeps, shouldStop: () => boolean = () => false): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const n = await relayBatch(deps);
-    total += n;
-    if (n < deps.batchSize || shouldStop()) return total;
-  }
+/**
+ * Publishes batches until one comes back short of full, so a backlog drains in one run, with
+ * `concurrency` loops at once. Throws the first failure once every loop has stopped.
+ */
+export async function drainOutbox(deps: RelayDeps, shouldStop: () => boolean = () => false, concurrency = 1): Promise<number> {
+  // Several loops overlap one batch's PostgreSQL work with another's XADDs; SKIP LOCKED keeps
+  // them (like relays on several machines) from ever claiming the same row.
+  const loop = async () => {
+    let total = 0;
+    for (;;) {
+      const n = await relayBatch(deps);
+      total += n;
+      if (n < deps.batchSize || shouldStop()) return total;
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: concurrency }, loop));
+  const failure = results.find((r) => r.status === "rejected");
+  if (failure) throw failure.reason;
+  return results.reduce((sum, r) => sum + (r.status === "fulfilled" ? r.value : 0), 0);
 }

@@ -28,6 +28,8 @@ export interface RelayOptions extends RelayDeps {
   log: Logger;
   /** After a failed drain, wakes are ignored for this long so an outage is not a busy loop. */
   errorPauseMs?: number;
+  /** Batch loops of one drain that run at once (RELAY_CONCURRENCY). */
+  concurrency?: number;
   /** After each committed batch: the rows it published per event type. */
   onPublished?: (counts: PublishedCounts) => void;
 }
@@ -36,7 +38,7 @@ export interface RelayOptions extends RelayDeps {
  * Starts the croner-scheduled relay. Runs never overlap within a process; across processes the
  * row locks keep relays apart.
  */
-export function startRelay({ cron, log, errorPauseMs = 1000, onPublished, ...rest }: RelayOptions): Relay {
+export function startRelay({ cron, log, errorPauseMs = 1000, concurrency = 1, onPublished, ...rest }: RelayOptions): Relay {
   const status: RelayStatus = { lastRunAt: null, lastError: null, published: 0, setAside: 0, running: false, stopped: false };
   // Counted per committed batch, so a drain that fails part-way still reports what it published.
   const deps: RelayDeps = {
@@ -57,7 +59,7 @@ export function startRelay({ cron, log, errorPauseMs = 1000, onPublished, ...res
 
   const runOnce = async () => {
     try {
-      await drainOutbox(deps, () => stopped);
+      await drainOutbox(deps, () => stopped, concurrency);
       status.lastRunAt = new Date();
       if (status.lastError) log.info("relay recovered");
       status.lastError = null;

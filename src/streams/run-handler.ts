@@ -23,10 +23,14 @@ export function runHandler(
   deps: RunHandlerDeps, sub: Subscription & { options: HandlerOptions }, event: StreamEvent, tx: Tx, attempt: number,
 ): Promise<void> {
   const { redis } = deps;
+  let log: Logger | undefined;
   return withTimeout(sub.options.timeoutMs, (signal) =>
     sub.handle(event, {
       tx, redis, attempt, handler: sub.handler, signal,
-      log: deps.log.child({ handler: sub.handler, eventId: event.id }),
+      // Made on first use: most handlers never log, and this runs for every event.
+      get log() {
+        return (log ??= deps.log.child({ handler: sub.handler, eventId: event.id }));
+      },
       writeEvent: (input) => writeEvent(tx, input),
       claimOnce: (key) => claimIdempotencyKey(redis, keys.idempotency(deps.prefix, key), deps.idempotencyTtlMs),
     }),

@@ -6,6 +6,8 @@ ARG BUN_VERSION=1.3.14
 FROM oven/bun:${BUN_VERSION}-slim AS deps
 WORKDIR /app
 COPY package.json bun.lock ./
+# patches/: a fix to postgres.js that `bun install` applies (see patches/README.md).
+COPY patches ./patches
 RUN bun install --frozen-lockfile --production
 
 FROM oven/bun:${BUN_VERSION}-slim AS runtime

@@ -98,6 +98,11 @@ describe("Dockerfile", () => {
     expect(copiesLock).toBe(true);
   });
 
+  test("copies patches/ before installing, so the patched dependencies are patched in the image", () => {
+    const install = steps.find((s) => s.op === "RUN" && /\bbun install\b/.test(s.args))!;
+    expect(steps.some((s) => s.op === "COPY" && /\bpatches\b/.test(s.args) && steps.indexOf(s) < steps.indexOf(install))).toBe(true);
+  });
+
   test("the final stage runs as a non-root user", () => {
     const user = lastStage.filter((s) => s.op === "USER").at(-1)?.args;
     expect(user).toBeDefined();

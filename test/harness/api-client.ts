@@ -12,7 +12,16 @@ export interface ApiResponse {
 
 export interface ApiClient {
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse>;
-  stats(): { requests: number; retries: number; p50Ms: number; p99Ms: number };
+  stats(): ApiClientStats;
+}
+
+export interface ApiClientStats {
+  requests: number;
+  retries: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Attempts by outcome: the HTTP status, or `network` for a request that got no answer. */
+  outcomes: Record<string, number>;
 }
 
 export interface ApiClientOptions {
@@ -29,6 +38,8 @@ export function createApiClient({ endpoints, concurrency = 32, timeoutMs = 60_00
   let requests = 0;
   let retries = 0;
   const latencies: number[] = [];
+  const outcomes: Record<string, number> = {};
+  const count = (outcome: string) => (outcomes[outcome] = (outcomes[outcome] ?? 0) + 1);
 
   const sendOnce = async (base: string, method: string, path: string, body: unknown, headers: Record<string, string>) => {
     const init: RequestInit = { method, headers: { ...headers }, signal: AbortSignal.timeout(15_000) };
@@ -60,9 +71,11 @@ export function createApiClient({ endpoints, concurrency = 32, timeoutMs = 60_00
               const sent = performance.now();
               const res = await sendOnce(base, method, path, body, headers);
               latencies.push(performance.now() - sent);
+              count(String(res.status));
               if (res.status < 500) return { ...res, attempts: attempt };
               lastError = `${res.status} ${JSON.stringify(res.body)}`;
             } catch (err) {
+              count("network");
               lastError = (err as Error).message;
             }
           } else {
@@ -74,10 +87,14 @@ export function createApiClient({ endpoints, concurrency = 32, timeoutMs = 60_00
       }),
     stats: () => {
       const sorted = latencies.toSorted((a, b) => a - b);
-      const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0);
-      return { requests, retries, p50Ms: at(0.5), p99Ms: at(0.99) };
+      return { requests, retries, p50Ms: Math.round(percentile(sorted, 0.5)), p99Ms: Math.round(percentile(sorted, 0.99)), outcomes: { ...outcomes } };
     },
   };
+}
+
+/** The `q` quantile (0..1) of values sorted ascending, nearest rank; 0 for none. */
+export function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
 /** Runs at most `max` of the given functions at once, first come first served. */

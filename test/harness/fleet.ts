@@ -33,10 +33,33 @@ export interface Fleet {
   counters(): Record<string, number> | null;
   /** Scrapes /metrics of every member that is up (before a stop, and at the end). */
   scrape(members?: FleetMember[]): Promise<void>;
+  /** Every process the fleet started, running or ended, oldest first (their output stays readable). */
+  history(): ServiceProcess[];
 }
 
-export async function startFleet(ctx: { prefix: string; databaseUrl: string }, size: number, env: Record<string, string>): Promise<Fleet> {
+export interface FleetOptions {
+  /**
+   * A process that ended without the fleet stopping it (it crashed, or exited on its own). The
+   * member is already marked down; restarting it is the caller's decision.
+   */
+  onUnexpectedExit?: (member: FleetMember, code: number | null, proc: ServiceProcess) => void;
+}
+
+/**
+ * Starts `size` members and waits until each consumes. `env` is every member's environment, or a
+ * function giving member `index`'s (0-based), the same in each of its lives.
+ */
+export async function startFleet(
+  ctx: { prefix: string; databaseUrl: string },
+  size: number,
+  env: Record<string, string> | ((index: number) => Record<string, string>),
+  opts: FleetOptions = {},
+): Promise<Fleet> {
   const members: FleetMember[] = Array.from({ length: size }, (_, i) => ({ name: `${ctx.prefix}-m${i + 1}`, proc: null, url: null, lives: 0 }));
+  const envOf = (m: FleetMember) => (typeof env === "function" ? env(members.indexOf(m)) : env);
+  // Processes the fleet itself is stopping: their exit is expected.
+  const stopping = new WeakSet<ServiceProcess>();
+  const spawned: ServiceProcess[] = [];
   // Per member and life: the last scraped counts (counters restart with the process).
   const scraped = new Map<string, Record<string, number>>();
   let metricsSeen = false;
@@ -56,12 +79,33 @@ export async function startFleet(ctx: { prefix: string; databaseUrl: string }, s
     endpoints: () => members.flatMap((m) => (m.url ? [m.url] : [])),
     async start(m) {
       m.lives++;
-      m.proc = startProcess(ctx, { entry: "main", env: { ...env, CONSUMER_NAME: m.name }, label: `${m.name.slice(ctx.prefix.length + 1)}.${m.lives}` });
-      m.url = `http://127.0.0.1:${await m.proc.port(20_000)}`;
+      const proc = startProcess(ctx, { entry: "main", env: { ...envOf(m), CONSUMER_NAME: m.name }, label: `${m.name.slice(ctx.prefix.length + 1)}.${m.lives}` });
+      m.proc = proc;
+      spawned.push(proc);
+      let served = false;
+      // A process that never served failed to start: start() throws that, it is no exit to report.
+      void proc.exited.then((code) => {
+        if (!served || stopping.has(proc) || m.proc !== proc) return;
+        m.proc = null;
+        m.url = null;
+        opts.onUnexpectedExit?.(m, code, proc);
+      });
+      try {
+        m.url = `http://127.0.0.1:${await proc.port(20_000)}`;
+        served = true;
+      } catch (err) {
+        // It never served: make sure it is gone and the member reads as down.
+        stopping.add(proc);
+        proc.kill("SIGKILL");
+        await proc.exited;
+        if (m.proc === proc) m.proc = null;
+        throw err;
+      }
     },
     async kill(m) {
       await scrapeOne(m);
       m.url = null;
+      if (m.proc) stopping.add(m.proc);
       m.proc?.kill("SIGKILL");
       await m.proc?.waitForExit(10_000);
       m.proc = null;
@@ -70,6 +114,7 @@ export async function startFleet(ctx: { prefix: string; databaseUrl: string }, s
       await scrapeOne(m);
       m.url = null;
       const proc = m.proc!;
+      stopping.add(proc);
       const started = Date.now();
       proc.kill("SIGTERM");
       const code = await proc.waitForExit(timeoutMs);
@@ -85,6 +130,7 @@ export async function startFleet(ctx: { prefix: string; databaseUrl: string }, s
     async scrape(only = members) {
       await Promise.all(only.map(scrapeOne));
     },
+    history: () => [...spawned],
   };
   await Promise.all(members.map((m) => fleet.start(m)));
   await Promise.all(members.map((m) => m.proc!.waitForLine(/"msg":"consumers started"/, 20_000)));
@@ -148,16 +194,23 @@ export async function readDrainState(sql: Sql, redis: Redis, prefix: string): Pr
 /**
  * Waits until nothing is unpublished, pending or undelivered, seen twice in a row (PostgreSQL and
  * Redis are read one after the other, so one clean look could fall between a commit and its
- * publication). Returns how long it took; throws with what was left after `timeoutMs`.
+ * publication). Returns how long it took; throws with what was left after `timeoutMs`, or, with
+ * `stallMs`, as soon as orders stayed pending that long with nothing in flight that could decide them.
  */
-export async function waitForDrain(sql: Sql, redis: Redis, prefix: string, timeoutMs: number): Promise<number> {
+export async function waitForDrain(sql: Sql, redis: Redis, prefix: string, timeoutMs: number, opts: { stallMs?: number } = {}): Promise<number> {
   const started = Date.now();
   let clean = 0;
   let last: DrainState | undefined;
+  let stalledSince: number | null = null;
   while (Date.now() - started < timeoutMs) {
     last = await readDrainState(sql, redis, prefix).catch(() => undefined);
     clean = last && Object.values(last).every((v) => v === 0) ? clean + 1 : 0;
     if (clean >= 2) return Date.now() - started;
+    const stuck = last !== undefined && last.pendingOrders > 0 && Object.entries(last).every(([k, v]) => k === "pendingOrders" || v === 0);
+    stalledSince = stuck ? (stalledSince ?? Date.now()) : null;
+    if (opts.stallMs !== undefined && stalledSince !== null && Date.now() - stalledSince >= opts.stallMs) {
+      throw new Error(`the pipeline stalled: ${last!.pendingOrders} orders still pending with nothing in flight for ${opts.stallMs} ms`);
+    }
     await Bun.sleep(300);
   }
   throw new Error(`the pipeline did not drain within ${timeoutMs} ms: ${JSON.stringify(last)}`);

@@ -133,14 +133,14 @@ export async function runFleetScenario(ctx: TestContext, opts: ScenarioOptions):
 }
 
 /** Every member's current life must have its consumers running again (the name taken back). */
-async function rejoined(fleet: Fleet, problems: string[]): Promise<void> {
+export async function rejoined(fleet: Fleet, problems: string[]): Promise<void> {
   for (const m of fleet.members) {
     await m.proc?.waitForLine(/"msg":"consumers started"/, 20_000).catch((err: Error) => problems.push(`${m.name} did not rejoin: ${err.message.split("\n")[0]}`));
   }
 }
 
 /** What /metrics adds; lower bounds, since a SIGKILLed life's counts after its last scrape are lost. */
-function metricsRows(counters: Record<string, number> | null, events: number): [string, string][] {
+export function metricsRows(counters: Record<string, number> | null, events: number): [string, string][] {
   if (counters === null) return [["duplicates absorbed", `n/a (${PROCESSED_METRIC} not on /metrics)`]];
   const published = counters.published ?? 0;
   return [
@@ -150,4 +150,4 @@ function metricsRows(counters: Record<string, number> | null, events: number): [
   ];
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+export const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;

@@ -26,6 +26,8 @@ export interface Product {
   sku: string;
   priceCents: number;
   initialStock: number;
+  /** Stock set later by an `inventory.stock_updated` webhook, so the final stock; orders never use such a product. */
+  stockSetTo?: number;
 }
 
 export interface Line {
@@ -67,15 +69,18 @@ export async function createCatalog(client: ApiClient, sql: Sql, runId: string, 
     ...PRICES.map((priceCents, i) => ({ tenantId, sku: `sku-${i + 1}`, priceCents, initialStock: AMPLE_STOCK })),
     { tenantId, sku: "sku-sold-out", priceCents: 500, initialStock: 0 },
   ]);
-  const products = await Promise.all(wanted.map(async (p): Promise<Product> => {
-    const res = await client.request("POST", "/products", { tenantId: p.tenantId, sku: p.sku, name: `Product ${p.sku}`, price: p.priceCents / 100, stock: p.initialStock });
-    if (res.status === 201) return { ...p, id: res.body.id };
-    // 409 after a retry: the first attempt committed and its answer was lost.
-    const [row] = res.status === 409 && res.attempts > 1 ? await sql<{ id: string }[]>`select id from products where tenant_id = ${p.tenantId} and sku = ${p.sku}` : [];
-    if (!row) throw unexpected(res, `POST /products ${p.sku}`);
-    return { ...p, id: row.id };
-  }));
+  const products = await Promise.all(wanted.map((p) => createProduct(client, sql, p)));
   return { tenants, products };
+}
+
+/** POST /products; sent again after a fault, the 409 for its own earlier commit counts as created. */
+export async function createProduct(client: ApiClient, sql: Sql, p: Omit<Product, "id">): Promise<Product> {
+  const res = await client.request("POST", "/products", { tenantId: p.tenantId, sku: p.sku, name: `Product ${p.sku}`, price: p.priceCents / 100, stock: p.initialStock });
+  if (res.status === 201) return { ...p, id: res.body.id };
+  // 409 after a retry: the first attempt committed and its answer was lost.
+  const [row] = res.status === 409 && res.attempts > 1 ? await sql<{ id: string }[]>`select id from products where tenant_id = ${p.tenantId} and sku = ${p.sku}` : [];
+  if (!row) throw unexpected(res, `POST /products ${p.sku}`);
+  return { ...p, id: row.id };
 }
 
 /** `count` orders over the catalog, the same plan for the same seed. */
@@ -118,12 +123,23 @@ function stepsFor(kind: OrderKind, pay: string, total: number): Step[] {
   }
 }
 
+export type PayStep = Extract<Step, { do: "pay" }>;
+
+/** Sends one payment step of order `o` (created: `o.id` is set); throws unless it was accepted. */
+export type PaymentSender = (client: ApiClient, o: PlannedOrder, step: PayStep) => Promise<void>;
+
 export interface DriveOptions {
   /** Orders in progress at once (created and waiting for their next step); HTTP concurrency is the client's. */
   maxActive?: number;
   /** Called after each order was created, with how many have been. */
   onCreated?: (created: number) => void;
   waitTimeoutMs?: number;
+  /** Awaited before an order is sent, e.g. to pace orders over a duration. */
+  beforeOrder?: (o: PlannedOrder) => Promise<void>;
+  /** How payment steps are sent; POST /orders/:id/payments by default. */
+  sendPayment?: PaymentSender;
+  /** Called when the API accepted the order (`step` null) or one of its steps. */
+  onAccepted?: (o: PlannedOrder, step: Step | null) => void;
 }
 
 /**
@@ -132,7 +148,7 @@ export interface DriveOptions {
  * Returns the problems met; an order whose request failed is reported, the others go on.
  */
 export async function driveWorkload(client: ApiClient, sql: Sql, workload: Workload, opts: DriveOptions = {}): Promise<string[]> {
-  const { maxActive = 256, onCreated, waitTimeoutMs = 120_000 } = opts;
+  const { maxActive = 256, onCreated, waitTimeoutMs = 120_000, beforeOrder } = opts;
   const watcher = startStatusWatcher(sql, waitTimeoutMs);
   const problems: string[] = [];
   let created = 0;
@@ -140,7 +156,8 @@ export async function driveWorkload(client: ApiClient, sql: Sql, workload: Workl
   const lane = async () => {
     for (let o = workload.orders[cursor++]; o; o = workload.orders[cursor++]) {
       try {
-        await runOrder(client, watcher, o, () => onCreated?.(++created));
+        await beforeOrder?.(o);
+        await runOrder(client, watcher, o, opts, () => onCreated?.(++created));
       } catch (err) {
         problems.push(`order #${o.index} (${o.kind}${o.id ? ` ${o.id}` : ""}): ${(err as Error).message}`);
       }
@@ -154,7 +171,25 @@ export async function driveWorkload(client: ApiClient, sql: Sql, workload: Workl
   return problems;
 }
 
-async function runOrder(client: ApiClient, watcher: StatusWatcher, o: PlannedOrder, created: () => void): Promise<void> {
+async function runOrder(client: ApiClient, watcher: StatusWatcher, o: PlannedOrder, opts: DriveOptions, created: () => void): Promise<void> {
+  const { sendPayment = postPayment, onAccepted } = opts;
+  const id = await placeOrder(client, o);
+  created();
+  onAccepted?.(o, null);
+  for (const step of o.steps) {
+    if (step.after) await watcher.waitFor(id, step.after);
+    if (step.do === "pay") {
+      await sendPayment(client, o, step);
+    } else {
+      const cancelled = await client.request("POST", `/orders/${id}/cancel`, { reason: step.reason });
+      if (cancelled.status !== 202 && !(cancelled.status === 409 && cancelled.attempts > 1)) throw unexpected(cancelled, "POST cancel");
+    }
+    onAccepted?.(o, step);
+  }
+}
+
+/** POST /orders with the order's Idempotency-Key (so it may be sent again); sets `o.id`. */
+export async function placeOrder(client: ApiClient, o: PlannedOrder): Promise<string> {
   const body = {
     tenantId: o.tenantId, customerId: `customer-${o.index % 97}`, customerEmail: `customer${o.index % 97}@example.com`, items: o.items,
     shippingAddress: { firstName: "Ada", lastName: "Lovelace", address1: "1 Fleet St", city: "Istanbul", postalCode: "34000", country: "TR" },
@@ -162,18 +197,30 @@ async function runOrder(client: ApiClient, watcher: StatusWatcher, o: PlannedOrd
   const res = await client.request("POST", "/orders", body, { "idempotency-key": o.idempotencyKey });
   if (res.status !== 201) throw unexpected(res, "POST /orders");
   o.id = res.body.id as string;
-  created();
-  for (const step of o.steps) {
-    if (step.after) await watcher.waitFor(o.id, step.after);
-    if (step.do === "pay") {
-      const paid = await client.request("POST", `/orders/${o.id}/payments`, { paymentId: step.paymentId, amount: step.amount, status: step.status });
-      const ok = step.repeat ? paid.status === 200 && paid.body.duplicate === true : paid.status === 202 || (paid.status === 200 && paid.attempts > 1);
-      if (!ok) throw unexpected(paid, `POST payment ${step.paymentId}${step.repeat ? " (repeated)" : ""}`);
-    } else {
-      const cancelled = await client.request("POST", `/orders/${o.id}/cancel`, { reason: step.reason });
-      if (cancelled.status !== 202 && !(cancelled.status === 409 && cancelled.attempts > 1)) throw unexpected(cancelled, "POST cancel");
-    }
-  }
+  return o.id;
+}
+
+/** POST /orders/:id/payments: 202, or 200 `duplicate` for a planned repeat or a retry whose first attempt committed. */
+export const postPayment: PaymentSender = async (client, o, step) => {
+  const paid = await client.request("POST", `/orders/${o.id}/payments`, { paymentId: step.paymentId, amount: step.amount, status: step.status });
+  const ok = step.repeat ? paid.status === 200 && paid.body.duplicate === true : paid.status === 202 || (paid.status === 200 && paid.attempts > 1);
+  if (!ok) throw unexpected(paid, `POST payment ${step.paymentId}${step.repeat ? " (repeated)" : ""}`);
+};
+
+/**
+ * The order as far as it was sent: the same order with its first `sent` steps and the kind whose
+ * outcome those steps lead to (an order given up on before its payment or cancellation went out
+ * ends as if it had been planned without them). A failedThenPaid order given up after its failed
+ * payment keeps its kind: nothing planned ends that way, and it then shows as an effect missing.
+ */
+export function asSent(o: PlannedOrder, sent: number): PlannedOrder {
+  if (sent >= o.steps.length) return o;
+  const kind: OrderKind =
+    o.kind === "outOfStockPaid" ? "outOfStock"
+    : o.kind === "failedThenPaid" && sent > 0 ? o.kind
+    : (o.kind === "paidTwice" || o.kind === "cancelledPaid") && sent > 0 ? "paidEarly"
+    : "unpaid";
+  return { ...o, kind, steps: o.steps.slice(0, sent) };
 }
 
 interface StatusWatcher {
@@ -224,7 +271,8 @@ function startStatusWatcher(sql: Sql, timeoutMs: number, everyMs = 150): StatusW
   };
 }
 
-function unexpected(res: ApiResponse, what: string): Error {
+/** An answer the workload did not expect, with enough of it to tell why. */
+export function unexpected(res: ApiResponse, what: string): Error {
   return new Error(`${what}: unexpected ${res.status} after ${res.attempts} attempt(s): ${JSON.stringify(res.body).slice(0, 300)}`);
 }
 

@@ -5,7 +5,7 @@ import { subscribe, type HandlerContext } from "../src/streams/handler.ts";
 import { keys } from "../src/streams/keys.ts";
 import { publishRows } from "../src/streams/publisher.ts";
 import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
-import { recordEffect } from "./support/effects.ts";
+import { readDeadLetters, recordEffect } from "./support/effects.ts";
 
 let ctx: TestContext;
 beforeEach(async () => (ctx = await createTestContext()));
@@ -170,4 +170,38 @@ test("an orphan left by a consumer that crashed before re-driving it is recovere
   const [effect] = await ctx.sql`select event_id from effects`;
   expect(effect!.event_id).toBe(row!.id);
   await waitFor("orphan cleared", async () => (await ctx.redis.scard(keys.orphans(ctx.prefix, "steady", "job.run"))) === 0);
+});
+
+test("deliveries cut short by dead processes do not use up attempts; only a runaway delivery count dead-letters", async () => {
+  const stream = keys.stream(ctx.prefix, "job.run");
+  await ctx.redis.xgroup("CREATE", stream, "pool", "0", "MKSTREAM");
+  const entryFor = async (n: number) => {
+    const id = await insertOutboxRow(ctx.sql, "job.run", { n });
+    await ctx.sql`update outbox set published_at = now() where id = ${id}`;
+    const fields = ["id", id, "type", "job.run", "aggregateId", "", "tenantId", "", "occurredAt", new Date().toISOString(), "payload", JSON.stringify({ n })];
+    return { eventId: id, entryId: (await ctx.redis.xadd(stream, "*", ...fields))! };
+  };
+  const crashed = await entryFor(1);
+  const runaway = await entryFor(2);
+  // Both were delivered to consumers that died: 8 and 20 deliveries, no failure recorded.
+  await ctx.redis.xreadgroup("GROUP", "pool", "dead", "COUNT", 10, "STREAMS", stream, ">");
+  await ctx.redis.xclaim(stream, "pool", "dead", 0, crashed.entryId, "IDLE", 600_000, "RETRYCOUNT", 8);
+  await ctx.redis.xclaim(stream, "pool", "dead", 0, runaway.entryId, "IDLE", 600_000, "RETRYCOUNT", 20);
+
+  const attempts: number[] = [];
+  await ctx.startEngine([
+    subscribe({
+      handler: "pool", eventType: "job.run", schema: job, options: { maxAttempts: 3 },
+      handle: async (e, c) => {
+        attempts.push(c.attempt);
+        await recordEffect(c, e.id);
+      },
+    }),
+  ]);
+  await waitFor("the crashed entry's effect and the runaway's dead letter", async () =>
+    (await ctx.sql`select 1 from effects where event_id = ${crashed.eventId}`).length === 1 && (await readDeadLetters(ctx)).length === 1);
+  expect(attempts).toEqual([1]);
+  const [dl] = await readDeadLetters(ctx);
+  expect(dl).toMatchObject({ eventId: runaway.eventId, reason: "max_attempts" });
+  expect(dl!.error).toContain("delivered 21 times");
 });

@@ -9,11 +9,13 @@ export const keys = {
   idempotency: (prefix: string, key: string) => `${prefix}:idem:${key}`,
   /** Set of a group's pending ids whose entries were deleted, awaiting recovery from the outbox. */
   orphans: (prefix: string, handler: string, eventType: string) => `${prefix}:orphans:${handler}:${eventType}`,
+  /** Hash of a group's entry id -> failed attempts, for entries not yet settled (failures.ts). */
+  failures: (prefix: string, handler: string, eventType: string) => `${prefix}:failures:${handler}:${eventType}`,
   /** Sentinel written once Redis is known to hold everything the outbox says it should; gone means Redis lost data. */
   epoch: (prefix: string) => `${prefix}:epoch`,
 };
 
-const RESERVED = /^(dlq|dlq-counts|epoch)$|^(lock|consumer|ratelimit|idem|orphans):/;
+const RESERVED = /^(dlq|dlq-counts|epoch)$|^(lock|consumer|ratelimit|idem|orphans|failures):/;
 
 /** An event type whose stream key would collide with one of the service's own keys. */
 export function isReservedEventType(eventType: string): boolean {

@@ -2,14 +2,17 @@ import { toError } from "../lib/errors.ts";
 import { decodeEntry, type StreamEvent } from "./entry.ts";
 import type { HandlerOptions, Subscription } from "./handler.ts";
 import type { EntryDeps, Outcome } from "./process-entry.ts";
+import { CRASH_ALLOWANCE, forgetFailures } from "./failures.ts";
 import { checkPayload, latencyOf, runHandler } from "./run-handler.ts";
 import { runBatchOnce } from "./run-once.ts";
 
 export interface BatchEntry {
   id: string;
   fields: string[];
-  /** This delivery's number: 1 for a first delivery, more for a redelivery. */
+  /** 1 plus the handler's failures so far (an attempt is a failure, not a delivery). */
   attempt: number;
+  /** Redis' delivery count, crashes included: past maxAttempts + CRASH_ALLOWANCE it is dead-lettered. */
+  deliveries: number;
 }
 
 /**
@@ -26,7 +29,7 @@ export async function processBatch(deps: EntryDeps, sub: Subscription & { option
   const batch: { entry: BatchEntry; event: StreamEvent }[] = [];
   for (const entry of entries) {
     const decoded = decodeEntry(entry.fields);
-    if ("error" in decoded || (decoded.event.target && decoded.event.target !== sub.handler) || entry.attempt > sub.options.maxAttempts) {
+    if ("error" in decoded || (decoded.event.target && decoded.event.target !== sub.handler) || entry.attempt > sub.options.maxAttempts || entry.deliveries > sub.options.maxAttempts + CRASH_ALLOWANCE) {
       single.push(entry);
       continue;
     }
@@ -54,6 +57,8 @@ export async function processBatch(deps: EntryDeps, sub: Subscription & { option
   await deps.redis.xack(deps.stream, sub.handler, ...batch.map((b) => b.entry.id)).catch((thrown) =>
     deps.log.warn("ack failed after commit; the entries will be redelivered and acked as duplicates", { entries: batch.length, err: toError(thrown) }),
   );
+  const retried = batch.filter((b) => b.entry.attempt > 1).map((b) => b.entry.id);
+  await forgetFailures(deps.redis, deps.failures, retried).catch(() => {});
   const reported = new Set<string>();
   for (const { entry, event } of batch) {
     const outcome: Outcome = ran.has(event.id) && !reported.has(event.id) ? "processed" : "duplicate";

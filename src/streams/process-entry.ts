@@ -9,6 +9,7 @@ import { moveToDeadLetter, type DeadLetterReason } from "./dead-letter.ts";
 import { decodeEntry, type StreamEvent } from "./entry.ts";
 import type { HandlerOptions, Subscription } from "./handler.ts";
 import { waitForRateLimit } from "./rate-limit.ts";
+import { countFailure, CRASH_ALLOWANCE, forgetFailures } from "./failures.ts";
 import { checkPayload, latencyOf, runHandler } from "./run-handler.ts";
 import { runOnce } from "./run-once.ts";
 
@@ -40,6 +41,8 @@ export interface EntryDeps {
   scheduleRetry(entryId: string, delayMs: number, deliveries?: number): Promise<void>;
   /** Consecutive deliveries that failed before reaching the handler, shared by the subscription. */
   outage: { failures: number };
+  /** The group's failure-count hash (keys.failures): an attempt is a handler failure, not a delivery. */
+  failures: string;
 }
 
 /**
@@ -48,7 +51,7 @@ export interface EntryDeps {
  * the entry pending for a later delivery, or dead-letters it when retrying cannot help.
  */
 export async function processEntry(
-  deps: EntryDeps, sub: Subscription & { options: HandlerOptions }, entryId: string, fields: string[], attempt: number,
+  deps: EntryDeps, sub: Subscription & { options: HandlerOptions }, entryId: string, fields: string[], attempt: number, deliveries = attempt,
 ): Promise<Outcome> {
   const { redis, stream, log } = deps;
   const report = (outcome: Outcome, extra: Partial<OutcomeReport> = {}) => {
@@ -64,6 +67,7 @@ export async function processEntry(
       aggregateId: event?.aggregateId ?? null, tenantId: event?.tenantId ?? null, occurredAt: event?.occurredAt ?? "",
     });
     log.warn("entry dead-lettered", { handler: sub.handler, eventId: event?.id, entryId, deadLetterId: moved.id, reason, error, attempts: attempt });
+    if (attempt > 1) await forgetFailures(redis, deps.failures, [entryId]).catch(() => {});
     return report("dead_lettered", { reason });
   };
 
@@ -74,7 +78,10 @@ export async function processEntry(
     return report("skipped");
   }
   if (attempt > sub.options.maxAttempts) {
-    return deadLetter("max_attempts", `no attempt left: delivery ${attempt} of ${sub.options.maxAttempts} (an earlier attempt's process stopped mid-run)`, event);
+    return deadLetter("max_attempts", `no attempt left: attempt ${attempt} of ${sub.options.maxAttempts} (the last one's process stopped before recording it)`, event);
+  }
+  if (deliveries > sub.options.maxAttempts + CRASH_ALLOWANCE) {
+    return deadLetter("max_attempts", `delivered ${deliveries} times and never finished: each run's process stopped (does the handler crash it?)`, event);
   }
   const checked = checkPayload(sub, event);
   if ("error" in checked) return deadLetter("schema_invalid", checked.error, event);
@@ -99,11 +106,13 @@ export async function processEntry(
       // One warning per outage, not one per entry and retry.
       const line = deps.outage.failures === 1 ? log.warn : log.debug;
       line("could not run the handler; retrying without counting the attempt", { handler: sub.handler, eventId: event.id, entryId, retryInMs: delay, err });
-      await deps.scheduleRetry(entryId, delay, attempt - 1);
+      await deps.scheduleRetry(entryId, delay, deliveries - 1);
       return report("retry");
     }
     if (isUnrecoverable(err)) return deadLetter("unrecoverable", err.message, event);
     if (attempt >= sub.options.maxAttempts) return deadLetter("max_attempts", err.message, event);
+    // Counted before the retry is scheduled: a crash in between costs a redelivery, not the count.
+    await countFailure(redis, deps.failures, entryId);
     const delay = backoffDelay(attempt, sub.options.backoff);
     log.warn("handler failed; will retry", { handler: sub.handler, eventId: event.id, entryId, attempt, retryInMs: delay, err });
     await deps.scheduleRetry(entryId, delay);
@@ -114,6 +123,7 @@ export async function processEntry(
   await redis.xack(stream, sub.handler, entryId).catch((thrown) =>
     log.warn("ack failed after commit; the entry will be redelivered and acked as a duplicate", { entryId, err: toError(thrown) }),
   );
+  if (attempt > 1) await forgetFailures(redis, deps.failures, [entryId]).catch(() => {});
   return report(applied ? "processed" : "duplicate", latencyOf(event));
 }
 

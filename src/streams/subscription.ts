@@ -5,6 +5,7 @@ import type { Logger } from "../lib/logger.ts";
 import { sleep } from "../lib/sleep.ts";
 import type { Waker } from "../outbox/write-event.ts";
 import { ClaimKeeper } from "./claim-keeper.ts";
+import { attemptsOf } from "./failures.ts";
 import { ensureGroup, isNoGroupError } from "./groups.ts";
 import type { HandlerOptions, Subscription } from "./handler.ts";
 import { keys } from "./keys.ts";
@@ -71,7 +72,9 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
 
   await ensureGroup(redis, stream, group);
 
+  const failures = keys.failures(deps.prefix, group, sub.eventType);
   const entryDeps = {
+    failures,
     db: deps.db, sql: deps.sql, redis, prefix: deps.prefix, stream, log: slog, relay: deps.relay, signal: abort.signal,
     onOutcome: deps.onOutcome,
     idempotencyTtlMs: deps.idempotencyTtlMs,
@@ -103,7 +106,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
     runs.add(task);
   };
 
-  const dispatchOne = (e: BatchEntry) => startRun([e.id], () => processEntry(entryDeps, sub, e.id, e.fields, e.attempt));
+  const dispatchOne = (e: BatchEntry) => startRun([e.id], () => processEntry(entryDeps, sub, e.id, e.fields, e.attempt, e.deliveries));
 
   /**
    * Runs entries (new ones, or redeliveries with their attempt numbers) as one transaction, using
@@ -115,7 +118,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
     if (fresh.length === 1) return dispatchOne(fresh[0]!);
     startRun(fresh.map((e) => e.id), async () => {
       for (const e of await processBatch(entryDeps, sub, fresh)) {
-        await processEntry(entryDeps, sub, e.id, e.fields, e.attempt);
+        await processEntry(entryDeps, sub, e.id, e.fields, e.attempt, e.deliveries);
         settle(e.id);
       }
     });
@@ -145,7 +148,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
           "GROUP", group, consumer, "COUNT", readSlots() * batchSize, "BLOCK", deps.blockMs, "STREAMS", stream, ">",
         )) as [string, [string, string[]][]][] | null;
         failures = 0;
-        for (const [, entries] of reply ?? []) dispatchAll(entries.map(([id, fields]) => ({ id, fields, attempt: 1 })));
+        for (const [, entries] of reply ?? []) dispatchAll(entries.map(([id, fields]) => ({ id, fields, attempt: 1, deliveries: 1 })));
       } catch (thrown) {
         if (stopping) break;
         if (isNoGroupError(thrown)) {
@@ -186,7 +189,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
       const r = await reclaimEntries(redis, stream, orphans, group, consumer, deps.claimIdleMs, cursor, freeSlots() * batchSize);
       cursor = r.cursor;
       orphaned ||= r.deleted.length > 0;
-      dispatchAll(r.entries.map((e) => ({ id: e.id, fields: e.fields, attempt: e.deliveries })));
+      dispatchAll(await attemptsOf(redis, failures, r.entries));
       if (cursor === "0-0") break;
     }
     if (orphaned) await recoverOrphans();
@@ -220,7 +223,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
       const count = freeSlots() * batchSize;
       const page = await claimOwnPending(redis, stream, orphans, group, consumer, after, count);
       if (page.deleted.length > 0) orphansSeen = true;
-      dispatchAll(page.entries.map((e) => ({ id: e.id, fields: e.fields, attempt: e.deliveries })));
+      dispatchAll(await attemptsOf(redis, failures, page.entries));
       if (page.scanned < count) break;
       after = `(${page.last}`;
     }

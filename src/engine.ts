@@ -130,7 +130,7 @@ export async function startEngine(deps: EngineDeps, parts: EngineParts = {}): Pr
     if (!identity) return; // stopped while waiting for the name
     for (const sub of subs) {
       while (!stopAbort.signal.aborted) {
-        const blocking = duplicateRedis(redis);
+        const blocking = duplicateRedis(redis, config.READ_BLOCK_MS);
         try {
           running.push(await startSubscription({ ...subscriptionDeps, blocking }, sub));
           break;

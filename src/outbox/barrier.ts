@@ -12,8 +12,14 @@ const PUBLISH_LOCK = 7_202_612;
  * against passPublishBarrier.
  */
 export async function holdPublishBarrier(tx: Q, prefix: string): Promise<void> {
-  await tx`select pg_advisory_xact_lock_shared(${PUBLISH_LOCK}, hashtext(${prefix}))`;
+  // Also bounds how long the transaction may sit waiting for its client: if this process stalls
+  // mid-batch, PostgreSQL ends the session and frees the claimed rows and the barrier for the
+  // other machines and for recovery, instead of holding them until the process dies.
+  await tx`select set_config('idle_in_transaction_session_timeout', ${String(PUBLISH_IDLE_LIMIT_MS)}, true), pg_advisory_xact_lock_shared(${PUBLISH_LOCK}, hashtext(${prefix}))`;
 }
+
+/** Longer than any Redis call of a batch can take (REDIS_COMMAND_TIMEOUT_MS). */
+const PUBLISH_IDLE_LIMIT_MS = 30_000;
 
 /**
  * Waits until every transaction holding the barrier has ended, and returns the database time

@@ -73,8 +73,9 @@ export async function claimConsumerName({ redis, prefix, name, log, ttlMs = 10_0
   const timer = setInterval(async () => {
     try {
       if (await extendLock(redis, key, owned, ttlMs)) return;
-      // Missing (Redis lost its data) is re-taken; held by someone else means we lost it.
-      if ((await redis.set(key, owned, "PX", ttlMs, "NX")) === "OK") return;
+      // Missing (Redis lost its data) is re-taken; held by someone else means we lost it. A
+      // re-take whose reply was lost has set our own token: that is ours too.
+      if ((await redis.set(key, owned, "PX", ttlMs, "NX")) === "OK" || (await redis.get(key)) === owned) return;
       clearInterval(timer);
       heldHere.delete(key);
       log.error("consumer name was taken by another process; stopping consumers", { consumer: name });

@@ -213,7 +213,20 @@ export async function waitForDrain(sql: Sql, redis: Redis, prefix: string, timeo
     }
     await Bun.sleep(300);
   }
-  throw new Error(`the pipeline did not drain within ${timeoutMs} ms: ${JSON.stringify(last)}`);
+  throw new Error(`the pipeline did not drain within ${timeoutMs} ms: ${JSON.stringify(last)}${await describeSessions(sql)}`);
+}
+
+/** What the database's other sessions are doing (open transactions, lock waits): why a drain stalls. */
+async function describeSessions(sql: Sql): Promise<string> {
+  const rows = await sql<{ pid: number; state: string; wait: string | null; xact_s: number | null; query: string; locks: string | null }[]>`
+    select a.pid, a.state, a.wait_event_type || ':' || a.wait_event as wait,
+      round(extract(epoch from now() - a.xact_start))::int as xact_s, left(a.query, 120) as query,
+      (select string_agg(l.locktype || ' ' || l.mode || (case when l.granted then '' else ' WAITING' end), ', ')
+         from pg_locks l where l.pid = a.pid and l.locktype = 'advisory') as locks
+    from pg_stat_activity a
+    where a.pid <> pg_backend_pid() and a.datname = current_database() and (a.xact_start is not null or a.wait_event_type = 'Lock')
+    order by a.xact_start nulls last limit 20`.catch(() => []);
+  return rows.length ? `; sessions: ${JSON.stringify(rows)}` : "; no open transactions";
 }
 
 export interface HeldEntry {

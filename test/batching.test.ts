@@ -90,3 +90,29 @@ test("the same event twice in one batch changes state once and both entries are 
   expect((await effects()).length).toBe(1);
   expect(reports.map((r) => r.outcome).sort()).toEqual(["duplicate", "processed"]);
 });
+
+test("with a lockKey, a batch runs its events in key order, keeping stream order within a key", async () => {
+  const keyOf = (n: number) => `tenant-${(n * 7) % 5}`;
+  await insertJobs(200);
+  const runs: { txid: string; key: string; n: number }[] = [];
+  await ctx.startEngine([subscribe({
+    handler: "worker", eventType: "job.run", schema: job, options: { batchSize: 50, concurrency: 2 },
+    lockKey: (e) => keyOf(e.payload.n),
+    handle: async (e, c) => {
+      const [row] = (await c.tx.execute(sql`select txid_current()::text as txid`)) as unknown as { txid: string }[];
+      runs.push({ txid: row!.txid, key: keyOf(e.payload.n), n: e.payload.n });
+      await record(c, e.id, e.payload.n);
+    },
+  })]);
+  await waitFor("every effect", async () => (await effects()).length === 200);
+  const byTx = new Map<string, typeof runs>();
+  for (const r of runs) byTx.set(r.txid, [...(byTx.get(r.txid) ?? []), r]);
+  expect([...byTx.values()].some((rs) => new Set(rs.map((r) => r.key)).size > 1)).toBe(true);
+  for (const rs of byTx.values()) {
+    expect(rs.map((r) => r.key)).toEqual(rs.map((r) => r.key).sort());
+    for (const key of new Set(rs.map((r) => r.key))) {
+      const ns = rs.filter((r) => r.key === key).map((r) => r.n);
+      expect(ns).toEqual([...ns].sort((a, b) => a - b));
+    }
+  }
+});

@@ -1,12 +1,20 @@
 import type { Tx } from "../db/client.ts";
+import type { EventPayload, EventType } from "../events/catalog.ts";
+import type { StreamEvent } from "../streams/entry.ts";
 import type { Subscription } from "../streams/handler.ts";
-import { countForTenant, nameTenant, type Counter } from "../tenants/tenant-stats.ts";
+import { countForTenant, nameTenant } from "../tenants/tenant-stats.ts";
 import { on } from "./on.ts";
 
-/** Events from other services may name no tenant; those are not counted anywhere. */
-const countIfTenant = async (tx: Tx, tenantId: string | null | undefined, counter: Counter) => {
-  if (tenantId) await countForTenant(tx, tenantId, counter);
-};
+/**
+ * Each run changes its tenant's one tenant_stats row, so batches lock those rows in tenant order
+ * (lockKey). Events from other services may name no tenant; those are not counted anywhere.
+ */
+function perTenant<T extends EventType>(eventType: T, tenantOf: (e: StreamEvent<EventPayload<T>>) => string | null | undefined, apply: (tx: Tx, tenantId: string, e: StreamEvent<EventPayload<T>>) => Promise<void>): Subscription {
+  return on(eventType, "analytics", async (e, { tx }) => {
+    const tenantId = tenantOf(e);
+    if (tenantId) await apply(tx, tenantId, e);
+  }, { lockKey: (e) => tenantOf(e) ?? "" });
+}
 
 /**
  * Exact per-tenant counters. Counts facts, not requests: a cancellation counts when it took
@@ -14,15 +22,16 @@ const countIfTenant = async (tx: Tx, tenantId: string | null | undefined, counte
  * event counts once because the counter update commits with its processed_events record.
  */
 export function analyticsHandlers(): Subscription[] {
+  const payloadTenant = (e: { payload: { tenantId: string } }) => e.payload.tenantId;
   return [
-    on("order.created", "analytics", (e, { tx }) => countForTenant(tx, e.payload.tenantId, "ordersCreated")),
-    on("order.confirmed", "analytics", (e, { tx }) => countForTenant(tx, e.payload.tenantId, "ordersConfirmed")),
-    on("order.rejected", "analytics", (e, { tx }) => countForTenant(tx, e.payload.tenantId, "ordersRejected")),
-    on("order.paid", "analytics", (e, { tx }) => countForTenant(tx, e.payload.tenantId, "ordersPaid", e.payload.amount)),
+    perTenant("order.created", payloadTenant, (tx, t) => countForTenant(tx, t, "ordersCreated")),
+    perTenant("order.confirmed", payloadTenant, (tx, t) => countForTenant(tx, t, "ordersConfirmed")),
+    perTenant("order.rejected", payloadTenant, (tx, t) => countForTenant(tx, t, "ordersRejected")),
+    perTenant("order.paid", payloadTenant, (tx, t, e) => countForTenant(tx, t, "ordersPaid", e.payload.amount)),
     // Revenue is net: a paid order cancelled later takes its refund back out.
-    on("order.cancellation_completed", "analytics", (e, { tx }) => countForTenant(tx, e.payload.tenantId, "ordersCancelled", -e.payload.refundAmount)),
-    on("product.created", "analytics", (e, { tx }) => countIfTenant(tx, e.payload.tenantId ?? e.tenantId, "productsCreated")),
-    on("user.created", "analytics", (e, { tx }) => countIfTenant(tx, e.tenantId, "usersCreated")),
-    on("tenant.created", "analytics", (e, { tx }) => nameTenant(tx, e.payload.tenantId, e.payload.name, e.payload.slug)),
+    perTenant("order.cancellation_completed", payloadTenant, (tx, t, e) => countForTenant(tx, t, "ordersCancelled", -e.payload.refundAmount)),
+    perTenant("product.created", (e) => e.payload.tenantId ?? e.tenantId, (tx, t) => countForTenant(tx, t, "productsCreated")),
+    perTenant("user.created", (e) => e.tenantId, (tx, t) => countForTenant(tx, t, "usersCreated")),
+    perTenant("tenant.created", payloadTenant, (tx, t, e) => nameTenant(tx, t, e.payload.name, e.payload.slug)),
   ];
 }

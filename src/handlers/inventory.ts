@@ -10,8 +10,13 @@ import { on } from "./on.ts";
  * order.cancelled: cancel the order, giving back what it reserved (and refunding a paid one).
  * Both lock the order first, so they see each other's result: a cancellation that lands before
  * the reservation leaves nothing to reserve.
+ *
+ * One event per transaction (batchSize 1): a run locks several product rows that every order of
+ * the tenant shares, and a batch would hold them until its last event and take them in event
+ * order, not id order: batches would queue behind each other and deadlock.
  */
 export function inventoryHandlers(): Subscription[] {
+  const unbatched = { batchSize: 1 };
   return [
     on("order.created", "inventory", async (event, { tx, writeEvent }) => {
       const order = await lockOrder(tx, event.payload.orderId);
@@ -26,7 +31,7 @@ export function inventoryHandlers(): Subscription[] {
         await setOrderStatus(tx, order.id, "rejected", result.reason);
         await writeEvent({ eventType: "order.rejected", aggregateId: order.id, tenantId: order.tenantId, payload: { ...base, reason: result.reason } });
       }
-    }),
+    }, unbatched),
 
     on("order.cancelled", "inventory", async (event, { tx, writeEvent }) => {
       const order = await lockOrder(tx, event.payload.orderId);
@@ -40,6 +45,6 @@ export function inventoryHandlers(): Subscription[] {
         eventType: "order.cancellation_completed", aggregateId: order.id, tenantId: order.tenantId,
         payload: { orderId: order.id, tenantId: order.tenantId, previousStatus, refundAmount },
       });
-    }),
+    }, unbatched),
   ];
 }

@@ -34,6 +34,6 @@ export function paymentHandlers(): Subscription[] {
         const reason = order.status === "confirmed" ? "amount_mismatch" : order.status === "paid" ? "order_already_paid" : `order_${order.status}`;
         await refundPayment(tx, order.id, p.paymentId, p.amount, reason);
       }
-    }, { maxAttempts: 30 }),
+    }, { maxAttempts: 30, lockKey: (e) => e.payload.orderId }),
   ];
 }

@@ -50,6 +50,13 @@ export interface Subscription<P = unknown> {
   schema: z.ZodType<P>;
   handle: HandlerFn<P>;
   options?: Partial<HandlerOptions>;
+  /**
+   * The row a run locks, for a handler whose events lock one shared row each (a per-tenant
+   * counter, an order). A batch holds its locks until it commits, so the events of a batch run
+   * sorted by this key (stream order within a key): every batch then takes those locks in the
+   * same order, and two batches never deadlock each other.
+   */
+  lockKey?: (event: StreamEvent<P>) => string;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,100}$/;
@@ -61,6 +68,7 @@ export function subscribe<S extends z.ZodType>(def: {
   schema: S;
   handle: HandlerFn<z.infer<S>>;
   options?: Partial<HandlerOptions>;
+  lockKey?: (event: StreamEvent<z.infer<S>>) => string;
 }): Subscription {
   if (!NAME.test(def.handler)) throw new Error(`handler name "${def.handler}" must match ${NAME}`);
   // The relay's own dead letters carry handler "relay"; a retry of one re-queues the outbox row.

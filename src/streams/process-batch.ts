@@ -38,6 +38,9 @@ export async function processBatch(deps: EntryDeps, sub: Subscription & { option
     else batch.push({ entry, event: checked.event });
   }
   if (batch.length === 0) return single;
+  // Stable: events sharing a key keep their stream order.
+  const { lockKey } = sub;
+  if (lockKey) batch.sort((a, b) => compare(lockKey(a.event), lockKey(b.event)));
 
   const ran = new Set<string>();
   try {
@@ -67,3 +70,5 @@ export async function processBatch(deps: EntryDeps, sub: Subscription & { option
   }
   return single;
 }
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

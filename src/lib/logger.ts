@@ -1,3 +1,5 @@
+import { DrizzleQueryError } from "drizzle-orm";
+
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 export type LogLevel = keyof typeof LEVELS;
 export type LogFields = Record<string, unknown>;
@@ -40,9 +42,20 @@ function serialise(fields?: LogFields): LogFields | undefined {
   if (!fields) return undefined;
   const out: LogFields = {};
   for (const [k, v] of Object.entries(fields)) {
-    out[k] = v instanceof Error ? { name: v.name, message: v.message } : v;
+    out[k] = v instanceof Error ? describeError(v) : v;
   }
   return out;
+}
+
+/**
+ * Name, message, the database's SQLSTATE code and the cause (what a wrapped error is about).
+ * A failed drizzle query keeps its statement but not its parameters, which hold customer data.
+ */
+export function describeError(err: Error, depth = 0): LogFields {
+  const code = (err as { code?: unknown }).code;
+  const cause = depth < 3 && err.cause instanceof Error ? { cause: describeError(err.cause, depth + 1) } : {};
+  if (err instanceof DrizzleQueryError) return { name: "DrizzleQueryError", message: `failed query: ${err.query.replace(/\s+/g, " ").trim()}`, ...cause };
+  return { name: err.name, message: err.message, ...(typeof code === "string" ? { code } : {}), ...cause };
 }
 
 /** A URL safe to print: the password is replaced, everything else kept so the reader can act on it. */

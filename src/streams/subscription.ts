@@ -55,7 +55,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
   const { redis, blocking, consumer, log } = deps;
   const group = sub.handler;
   const stream = keys.stream(deps.prefix, sub.eventType);
-  const { concurrency, backoff } = sub.options;
+  const { concurrency } = sub.options;
   // A rate limit is counted per handler run, so its entries are run one at a time.
   const batchSize = sub.options.rateLimit ? 1 : sub.options.batchSize;
   const slog = log.child({ handler: group, eventType: sub.eventType });
@@ -68,6 +68,15 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
   let orphansSeen = false;
   const keeper = new ClaimKeeper(redis, stream, group, consumer, deps.claimIdleMs, orphans, slog, () => (orphansSeen = true));
   let slotWaiter: (() => void) | null = null;
+  let reclaimWaiter: (() => void) | null = null;
+  /** Set when a wake-up came while the reclaim loop was busy, so it goes round again at once. */
+  let wakeMissed = false;
+  const wakeReclaim = () => {
+    const waiter = reclaimWaiter;
+    reclaimWaiter = null;
+    if (waiter) waiter();
+    else wakeMissed = true;
+  };
   let stopping = false;
 
   await ensureGroup(redis, stream, group);
@@ -80,9 +89,11 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
     idempotencyTtlMs: deps.idempotencyTtlMs,
     // MUST stop holding the entry before it can be reclaimed: a reclaim of an id still held is
     // skipped, and that delivery (already counted by Redis) would never run.
-    scheduleRetry: (id: string, delayMs: number, deliveries?: number) => {
+    scheduleRetry: async (id: string, delayMs: number, deliveries?: number) => {
       held.delete(id);
-      return keeper.release(id, delayMs, deliveries);
+      await keeper.release(id, delayMs, deliveries);
+      // Claimable by then (its idle time was set above); the reclaim loop need not poll for it.
+      setTimeout(wakeReclaim, delayMs).unref();
     },
     outage: { failures: 0 },
   };
@@ -102,6 +113,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
         for (const id of ids) settle(id);
         runs.delete(task);
         slotWaiter?.();
+        if (redeliveryDue) wakeReclaim();
       });
     runs.add(task);
   };
@@ -194,11 +206,23 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
     }
     if (orphaned) await recoverOrphans();
   };
-  const reclaimEveryMs = Math.min(1_000, Math.max(50, Math.floor(Math.min(backoff.initialMs, deps.claimIdleMs) / 4)));
+  // Retries this consumer scheduled wake the loop when due, and a freed slot wakes it while
+  // redeliveries wait; the tick is for entries of consumers that died (idle for claimIdleMs) and
+  // retries handed over by one that stopped. Polling faster costs CPU on an idle machine.
+  const reclaimEveryMs = Math.min(1_000, Math.max(50, Math.floor(deps.claimIdleMs / 4)));
   const reclaimLoop = async () => {
     let failing = false;
     while (!stopping) {
-      await sleep(reclaimEveryMs, abort.signal);
+      if (!wakeMissed) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(wakeReclaim, reclaimEveryMs);
+          reclaimWaiter = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      wakeMissed = false;
       if (stopping) break;
       try {
         await reclaimOnce();
@@ -243,6 +267,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
       stopping = true;
       abort.abort();
       slotWaiter?.();
+      wakeReclaim();
       const timeUp = new AbortController();
       const deadlinePassed = sleep(Math.max(0, deadline - Date.now()), timeUp.signal);
       // A read already sent returns within blockMs; its entries are run like any other.

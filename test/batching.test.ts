@@ -63,8 +63,10 @@ test("one failing event in a batch: the others commit once, the failing one is r
   expect((await readDeadLetters(ctx))[0]).toMatchObject({ eventId: ids[7], reason: "max_attempts", error: "poison", attempts: "2" });
   // The poison ran in its batch (rolled back), then alone for each of its two attempts.
   expect(runs.get(7)).toBe(3);
-  expect(reports.filter((r) => r.outcome === "processed")).toHaveLength(119);
   await waitFor("nothing pending", async () => (await pendingOf(ctx, "job.run", "worker")) === 0);
+  // Reported after the ack.
+  await waitFor("every outcome reported", () => reports.filter((r) => r.outcome === "processed").length >= 119);
+  expect(reports.filter((r) => r.outcome === "processed")).toHaveLength(119);
 });
 
 test("an entry failing its schema inside a batch is dead-lettered; the rest of the batch is processed", async () => {

@@ -5,10 +5,10 @@
 // signalling the whole process group twice), a reaper in a session of its own does.
 import type { Subprocess } from "bun";
 import { chownSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
+import { freePort } from "../support/private-redis.ts";
 
 const PG_BIN = process.env.CHAOS_PG_BIN ?? "/usr/lib/postgresql/15/bin";
 
@@ -46,18 +46,6 @@ sleep 1; rm -rf "$3"`;
   const proc = Bun.spawn(["setsid", "sh", "-c", script, "chaos-reaper", pidFile, name, dir], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
   proc.unref();
   return { end: () => proc.kill("SIGKILL") };
-}
-
-/** A TCP port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A redis-server with no persistence (`--save "" --appendonly no`): a restart loses every key. */

@@ -9,7 +9,6 @@ export function on<T extends EventType>(eventType: T, handler: string, handle: H
   const { lockKey, ...rest } = options;
   return subscribe({
     handler, eventType, schema: eventSchemas[eventType], handle: handle as HandlerFn<unknown>,
-    ...(Object.keys(rest).length ? { options: rest } : {}),
-    ...(lockKey ? { lockKey: lockKey as (event: StreamEvent<unknown>) => string } : {}),
+    options: rest, lockKey: lockKey as ((event: StreamEvent<unknown>) => string) | undefined,
   });
 }

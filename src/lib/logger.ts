@@ -52,9 +52,9 @@ function serialise(fields?: LogFields): LogFields | undefined {
  * A failed drizzle query keeps its statement but not its parameters, which hold customer data.
  */
 export function describeError(err: Error, depth = 0): LogFields {
-  const code = (err as { code?: unknown }).code;
   const cause = depth < 3 && err.cause instanceof Error ? { cause: describeError(err.cause, depth + 1) } : {};
   if (err instanceof DrizzleQueryError) return { name: "DrizzleQueryError", message: `failed query: ${err.query.replace(/\s+/g, " ").trim()}`, ...cause };
+  const code = (err as { code?: unknown }).code;
   return { name: err.name, message: err.message, ...(typeof code === "string" ? { code } : {}), ...cause };
 }
 

@@ -1,7 +1,7 @@
 // What the numbers were measured on: hardware, kernel, runtimes and the servers' durability settings.
 import os from "node:os";
 import postgres from "postgres";
-import { createRedis } from "../src/deps.ts";
+import { createRedis } from "../src/engine/index.ts";
 import { databaseUrl, REDIS_URL } from "./support/world.ts";
 
 export interface Machine {

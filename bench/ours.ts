@@ -1,12 +1,12 @@
 // Our side: the delivery engine as shipped (relay, Redis Streams, one consumer group), with one
 // bench subscription and the service's defaults; only LOG_LEVEL is raised to warn.
 import { z } from "zod";
-import { loadConfig, type Config } from "../src/config.ts";
-import { startEngine, type Engine, type EngineParts } from "../src/engine.ts";
+import { engineOptions, loadConfig, type Config } from "../src/config.ts";
+import { startEngine, type Engine, type EngineParts } from "../src/engine/index.ts";
 import { createLogger } from "../src/lib/logger.ts";
-import type { PublishedCounts } from "../src/outbox/relay.ts";
-import { subscribe, type HandlerContext } from "../src/streams/handler.ts";
-import type { StreamEvent } from "../src/streams/entry.ts";
+import type { PublishedCounts } from "../src/engine/outbox/relay.ts";
+import { subscribe, type HandlerContext } from "../src/engine/delivery/subscribe.ts";
+import type { StreamEvent } from "../src/engine/redis/entry.ts";
 import { cappedWrite } from "./support/log-once.ts";
 import { deferCleanup } from "./support/cleanup.ts";
 import { HANDLER } from "./support/workload.ts";
@@ -71,14 +71,14 @@ export async function startOurs(world: World, opts: OursOptions): Promise<Ours> 
     },
   });
   const engine = await startEngine({
-    sql: world.sql, db: world.db, redis: world.redis, config, log, subscriptions: [subscription],
+    ...engineOptions(config), db: world.db, redis: world.redis, log, subscriptions: [subscription], parts: opts.parts,
     onPublished: opts.onPublished,
     onOutcome: (report) => {
       if (report.outcome === "processed") opts.onProcessed?.();
       else if (report.outcome !== "duplicate") opts.onProblem?.(new Error(`ours: an entry ended as ${report.outcome}${report.reason ? ` (${report.reason})` : ""}`));
     },
     onFatal: (reason) => opts.onProblem?.(new Error(`ours: ${reason}`)),
-  }, opts.parts);
+  });
   const stop = deferCleanup(`engine on ${world.name}`, () => engine.stop());
   await engine.consumersStarted;
   return { engine, config, stop };

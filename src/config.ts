@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { z } from "zod";
+import type { EngineOptions } from "./engine/index.ts";
 import { parseDuration } from "./lib/duration.ts";
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
@@ -118,5 +119,29 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...cfg,
     consumerName: cfg.CONSUMER_NAME ?? cfg.FLY_MACHINE_ID ?? hostname(),
     startupTimeoutMs: cfg.STARTUP_TIMEOUT_MS ?? (cfg.NODE_ENV === "production" ? 30_000 : 5_000),
+  };
+}
+
+/** The engine's settings from the environment: the one place where the two meet. */
+export function engineOptions(config: Config): Omit<EngineOptions, "db" | "redis"> {
+  return {
+    prefix: config.STREAM_PREFIX,
+    consumerName: config.consumerName,
+    handlerDefaults: {
+      concurrency: config.CONSUMER_CONCURRENCY,
+      batchSize: config.CONSUMER_BATCH_SIZE,
+      maxAttempts: config.OUTBOX_MAX_RETRIES,
+      timeoutMs: config.HANDLER_TIMEOUT_MS,
+      backoff: { initialMs: config.OUTBOX_INITIAL_DELAY_MS, multiplier: config.OUTBOX_BACKOFF_MULTIPLIER, maxMs: config.OUTBOX_MAX_DELAY_MS },
+    },
+    relay: { cron: config.RELAY_CRON, batchSize: config.RELAY_BATCH_SIZE, concurrency: config.RELAY_CONCURRENCY },
+    claimIdleMs: config.CLAIM_IDLE_MS,
+    readBlockMs: config.READ_BLOCK_MS,
+    retentionMs: config.OUTBOX_RETENTION,
+    consumerStaleMs: config.CONSUMER_STALE_MS,
+    maintenanceCron: config.MAINTENANCE_CRON,
+    statsIntervalMs: config.STATS_INTERVAL_MS,
+    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    idempotencyTtlMs: config.IDEMPOTENCY_TTL_MS,
   };
 }

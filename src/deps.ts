@@ -1,10 +1,9 @@
-import Redis, { type Command } from "ioredis";
+import type Redis from "ioredis";
 import type { Config } from "./config.ts";
 import { createDatabase, type Database } from "./db/client.ts";
 import type { Logger } from "./lib/logger.ts";
 import { redactUrl } from "./lib/logger.ts";
-import { sleep } from "./lib/sleep.ts";
-import { isUnavailableError } from "./lib/unavailable.ts";
+import { createRedis, isUnavailableError } from "./engine/index.ts";
 
 export class StartupError extends Error {
   override name = "StartupError";
@@ -33,7 +32,7 @@ export async function retryUntilReady<T>(what: string, attempt: () => Promise<T>
       const left = deadline - Date.now();
       if (!retryable(err) || left <= 0) throw err;
       if (tries === 1) log?.warn(`${what} does not answer yet; waiting for it`, { waitMs: left, err: err as Error });
-      await sleep(Math.min(1_000, left));
+      await Bun.sleep(Math.min(1_000, left));
     }
   }
 }
@@ -71,57 +70,6 @@ export async function connectDatabase(config: Config, wait: StartupWait = { dead
 /** Like connectDatabase's failure: the StartupError naming DATABASE_URL for `err`. */
 export function explainDatabaseError(config: Config, err: unknown): StartupError {
   return databaseError(config, err);
-}
-
-/** A client whose connection errors surface through the commands that fail, not as unhandled events. */
-/**
- * No Redis call may stay pending forever: ioredis can lose a command that was in flight when the
- * connection dropped (redis/ioredis#800, #2193), and the relay holds PostgreSQL row and advisory
- * locks while it waits for XADD. A command without a reply by then fails like any Redis error.
- */
-export const REDIS_COMMAND_TIMEOUT_MS = 10_000;
-
-export function createRedis(url: string, commandTimeout = REDIS_COMMAND_TIMEOUT_MS): Redis {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 3,
-    commandTimeout,
-    // A command in flight when the connection drops fails instead of being sent again: a resent
-    // SET NX answers "taken" to its own first write, a resent HINCRBY counts twice. Every caller
-    // here retries a failed call itself, knowing whether that is safe.
-    autoResendUnfulfilledCommands: false,
-  });
-  redis.on("error", () => {});
-  return reconnectOnTimeout(redis);
-}
-
-/**
- * A command that timed out was lost by the client or the server, and ioredis pairs replies with
- * commands in order: every later reply could go to the wrong command. So the first timeout drops
- * the connection (failing what is queued, which callers retry) and reconnects from a clean state.
- */
-function reconnectOnTimeout(redis: Redis): Redis {
-  const send = redis.sendCommand.bind(redis);
-  let resetting = false;
-  redis.sendCommand = (command: Command, stream?: Parameters<Redis["sendCommand"]>[1]) => {
-    const result = send(command, stream);
-    command.promise.catch((err: unknown) => {
-      if (resetting || !(err instanceof Error) || err.message !== "Command timed out") return;
-      resetting = true;
-      redis.once("ready", () => (resetting = false));
-      redis.disconnect(true);
-    });
-    return result;
-  };
-  return redis;
-}
-
-/** A second connection with the same settings, for a command that blocks (XREADGROUP BLOCK). */
-export function duplicateRedis(redis: Redis, blockMs = 0): Redis {
-  // A blocking read answers after up to blockMs by design; only beyond that is it lost.
-  const copy = redis.duplicate({ commandTimeout: REDIS_COMMAND_TIMEOUT_MS + blockMs });
-  copy.on("error", () => {});
-  return reconnectOnTimeout(copy);
 }
 
 /**

@@ -1,16 +1,14 @@
 import type Redis from "ioredis";
 import pkg from "../package.json" with { type: "json" };
-import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { ConfigError, engineOptions, loadConfig, type Config } from "./config.ts";
 import type { Database } from "./db/client.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { connectDatabase, connectRedis, explainDatabaseError, isDatabaseDown, retryUntilReady, StartupError, type StartupWait } from "./deps.ts";
-import { startEngine, type Engine } from "./engine.ts";
 import { createApp } from "./http/app.ts";
-import { toError } from "./lib/errors.ts";
 import { createLogger } from "./lib/logger.ts";
 import { createMetrics } from "./metrics/metrics.ts";
 import type { Logger } from "./lib/logger.ts";
-import type { Subscription } from "./streams/handler.ts";
+import { startEngine, type Engine, toError, type Subscription } from "./engine/index.ts";
 
 /** Builds the subscriptions once PostgreSQL is connected (handlers may hold the database). */
 export type SubscriptionFactory = (deps: Database & { config: Config; redis: Redis; log: Logger }) => Subscription[];
@@ -73,7 +71,7 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
   // One registry for the process: the engine's hooks count into it, GET /metrics renders it.
   const metrics = createMetrics({ sql: database.sql, redis, prefix: config.STREAM_PREFIX, version: pkg.version });
   engine = await startEngine({
-    ...database, config, redis, log, subscriptions,
+    ...engineOptions(config), db: database.db, redis, log, subscriptions,
     // The fleet runs this code: a type none of these subscriptions reads is a mistake to show, not to drop.
     knownEventTypes: subscriptions.map((s) => s.eventType),
     onOutcome: metrics.onOutcome, onPublished: metrics.onPublished,

@@ -2,9 +2,9 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { z } from "zod";
-import { subscribe, type HandlerContext } from "../src/streams/handler.ts";
-import { keys } from "../src/streams/keys.ts";
-import type { OutcomeReport } from "../src/streams/process-entry.ts";
+import { subscribe, type HandlerContext } from "../src/engine/delivery/subscribe.ts";
+import { keys } from "../src/engine/redis/keys.ts";
+import type { OutcomeReport } from "../src/engine/index.ts";
 import { createTestContext, waitFor, type TestContext } from "./support/context.ts";
 import { pendingOf, readDeadLetters } from "./support/effects.ts";
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { PROCESS_IDENTITY, claimConsumerName } from "../src/streams/consumer-identity.ts";
-import { keys } from "../src/streams/keys.ts";
+import { PROCESS_IDENTITY, claimConsumerName } from "../src/engine/delivery/consumer-identity.ts";
+import { keys } from "../src/engine/redis/keys.ts";
 import { createTestContext, type TestContext } from "./support/context.ts";
 
 let ctx: TestContext;

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { z } from "zod";
-import { UnrecoverableError } from "../src/lib/errors.ts";
-import type { OutcomeReport } from "../src/streams/process-entry.ts";
-import { subscribe, type HandlerContext } from "../src/streams/handler.ts";
-import { keys } from "../src/streams/keys.ts";
+import { UnrecoverableError } from "../src/engine/support/errors.ts";
+import type { OutcomeReport } from "../src/engine/index.ts";
+import { subscribe, type HandlerContext } from "../src/engine/delivery/subscribe.ts";
+import { keys } from "../src/engine/redis/keys.ts";
 import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
 import { pendingOf, readDeadLetters, recordEffect } from "./support/effects.ts";
 

@@ -2,11 +2,11 @@ import { afterAll, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ConfigError, loadConfig } from "../src/config.ts";
-import { createRedis } from "../src/deps.ts";
-import { backoffDelay } from "../src/lib/backoff.ts";
+import { createRedis } from "../src/engine/index.ts";
+import { backoffDelay } from "../src/engine/support/backoff.ts";
 import { parseDuration } from "../src/lib/duration.ts";
-import { claimIdempotencyKey, releaseIdempotencyKey } from "../src/lib/idempotency.ts";
-import { acquireLock, extendLock, releaseLock, withLock } from "../src/lib/lock.ts";
+import { claimIdempotencyKey, releaseIdempotencyKey } from "../src/engine/support/idempotency.ts";
+import { acquireLock, extendLock, releaseLock, withLock } from "../src/engine/support/lock.ts";
 import { TEST_REDIS_URL } from "./support/context.ts";
 
 const redis = createRedis(TEST_REDIS_URL);

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { sql as dsql } from "drizzle-orm";
 import { createDatabase } from "../src/db/client.ts";
-import { createRedis } from "../src/deps.ts";
-import { drainOutbox } from "../src/outbox/relay.ts";
-import { commitWithEvents, writeEvent } from "../src/outbox/write-event.ts";
-import { subscribe } from "../src/streams/handler.ts";
-import { keys } from "../src/streams/keys.ts";
+import { createRedis } from "../src/engine/index.ts";
+import { drainOutbox } from "../src/engine/outbox/relay.ts";
+import { commitWithEvents, writeEvent } from "../src/engine/outbox/write-event.ts";
+import { subscribe } from "../src/engine/delivery/subscribe.ts";
+import { keys } from "../src/engine/redis/keys.ts";
 import { z } from "zod";
 import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
 import { fieldsOf, recordEffect } from "./support/effects.ts";

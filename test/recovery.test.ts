@@ -2,10 +2,10 @@
 // dead-lettered and unpublished: the engine notices on its own and recovers from the outbox.
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { z } from "zod";
-import type { Engine } from "../src/engine.ts";
-import { UnrecoverableError } from "../src/lib/errors.ts";
-import { subscribe, type HandlerContext } from "../src/streams/handler.ts";
-import { keys } from "../src/streams/keys.ts";
+import type { Engine } from "../src/engine/index.ts";
+import { UnrecoverableError } from "../src/engine/support/errors.ts";
+import { subscribe, type HandlerContext } from "../src/engine/delivery/subscribe.ts";
+import { keys } from "../src/engine/redis/keys.ts";
 import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
 import { readDeadLetters, recordEffect } from "./support/effects.ts";
 

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { z } from "zod";
-import { findByStreamId } from "../src/outbox/claim.ts";
-import { subscribe, type HandlerContext } from "../src/streams/handler.ts";
-import { keys } from "../src/streams/keys.ts";
-import { publishRows } from "../src/streams/publisher.ts";
+import { findByStreamId } from "../src/engine/outbox/claim.ts";
+import { subscribe, type HandlerContext } from "../src/engine/delivery/subscribe.ts";
+import { keys } from "../src/engine/redis/keys.ts";
+import { publishRows } from "../src/engine/outbox/publish.ts";
 import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
 import { readDeadLetters, recordEffect } from "./support/effects.ts";
 

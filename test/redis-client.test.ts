@@ -1,7 +1,7 @@
 // The Redis client the service uses: no command may stay pending forever, and after one is lost
 // the connection starts over, so no later reply is paired with the wrong command.
 import { afterEach, expect, test } from "bun:test";
-import { createRedis } from "../src/deps.ts";
+import { createRedis } from "../src/engine/index.ts";
 import { killPrivateRedis, privateRedis } from "./support/private-redis.ts";
 
 afterEach(() => killPrivateRedis());

@@ -2,8 +2,8 @@
 // type) are dead-lettered by the relay itself and never hold back the rows behind them.
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { z } from "zod";
-import { subscribe } from "../src/streams/handler.ts";
-import { keys } from "../src/streams/keys.ts";
+import { subscribe } from "../src/engine/delivery/subscribe.ts";
+import { keys } from "../src/engine/redis/keys.ts";
 import { startTestApi } from "./support/api.ts";
 import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
 import { readDeadLetters, recordEffect } from "./support/effects.ts";

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { drainOutbox, type RelayDeps } from "../src/outbox/relay.ts";
-import type { RelayStatus } from "../src/outbox/schedule.ts";
-import { commitWithEvents, writeEvent } from "../src/outbox/write-event.ts";
-import { keys } from "../src/streams/keys.ts";
-import { createRedis } from "../src/deps.ts";
+import { drainOutbox, type RelayDeps } from "../src/engine/outbox/relay.ts";
+import type { RelayStatus } from "../src/engine/outbox/relay-schedule.ts";
+import { commitWithEvents, writeEvent } from "../src/engine/outbox/write-event.ts";
+import { keys } from "../src/engine/redis/keys.ts";
+import { createRedis } from "../src/engine/index.ts";
 import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
 import { killPrivateRedis, privateRedis } from "./support/private-redis.ts";
 import { fieldsOf } from "./support/effects.ts";

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { createLogger } from "../src/lib/logger.ts";
-import { ensureGroup } from "../src/streams/groups.ts";
-import { keys } from "../src/streams/keys.ts";
-import { deleteProcessedOutboxRows, trimStreams } from "../src/streams/maintenance.ts";
-import { removeStaleConsumers, trimStream } from "../src/streams/scripts.ts";
-import type { Subscription } from "../src/streams/handler.ts";
+import { ensureGroup } from "../src/engine/delivery/groups.ts";
+import { keys } from "../src/engine/redis/keys.ts";
+import { deleteProcessedOutboxRows, trimStreams } from "../src/engine/maintenance/retention.ts";
+import { removeStaleConsumers, trimStream } from "../src/engine/redis/scripts.ts";
+import type { Subscription } from "../src/engine/delivery/subscribe.ts";
 import { createTestContext, waitFor, type TestContext } from "./support/context.ts";
 
 let ctx: TestContext;

@@ -1,7 +1,7 @@
 // SIGTERM stops a consumer process without leaving work half done: a handler that finishes in
 // time is committed and acked; one that does not is abandoned, rolled back and handed over.
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { keys } from "../src/streams/keys.ts";
+import { keys } from "../src/engine/redis/keys.ts";
 import { createTestContext, waitFor, type TestContext } from "./support/context.ts";
 import { killProcesses, startProcess } from "./support/process.ts";
 import { deadLetterCount, insertJob, pendingCount, readEffects } from "./support/worker.ts";

@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
-import { keys } from "../src/streams/keys.ts";
+import { keys } from "../src/engine/redis/keys.ts";
 import { createTestContext, TEST_DATABASE_URL, waitFor, type TestContext } from "./support/context.ts";
 import { killProcesses, startProcess } from "./support/process.ts";
 import { insertJob } from "./support/worker.ts";

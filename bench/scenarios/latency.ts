@@ -9,7 +9,7 @@ import { Completion } from "../support/completion.ts";
 import { distribution, type Distribution } from "../support/stats.ts";
 import { commitEvent } from "../support/workload.ts";
 import { createWorld, type World } from "../support/world.ts";
-import type { Waker } from "../../src/outbox/write-event.ts";
+import type { Waker } from "../../src/engine/outbox/write-event.ts";
 
 const EVENT_TYPE = "bench.latency";
 

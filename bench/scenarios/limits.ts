@@ -7,7 +7,7 @@ import { Completion } from "../support/completion.ts";
 import { perSecond, round } from "../support/stats.ts";
 import { insertOutboxRows } from "../support/workload.ts";
 import { createWorld, type World } from "../support/world.ts";
-import { encodeEvent } from "../../src/streams/entry.ts";
+import { encodeEvent } from "../../src/engine/redis/entry.ts";
 
 export interface LimitRun {
   name: string;

@@ -2,8 +2,8 @@
 // what a handler does with one (nothing, or one row update recorded exactly once).
 import { sql as dsql } from "drizzle-orm";
 import type { Db, Sql } from "../../src/db/client.ts";
-import { commitWithEvents, writeEvent, type Waker } from "../../src/outbox/write-event.ts";
-import type { HandlerContext } from "../../src/streams/handler.ts";
+import { commitWithEvents, writeEvent, type Waker } from "../../src/engine/outbox/write-event.ts";
+import type { HandlerContext } from "../../src/engine/delivery/subscribe.ts";
 
 export type HandlerKind = "noop" | "pg";
 export const HANDLER_KINDS: HandlerKind[] = ["noop", "pg"];

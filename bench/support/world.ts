@@ -6,7 +6,7 @@ import postgres from "postgres";
 import { loadConfig } from "../../src/config.ts";
 import { createDatabase, type Database } from "../../src/db/client.ts";
 import { migrateDatabase } from "../../src/db/migrate.ts";
-import { createRedis } from "../../src/deps.ts";
+import { createRedis } from "../../src/engine/index.ts";
 import { deferCleanup, throwIfInterrupted } from "./cleanup.ts";
 
 // DATABASE_URL and REDIS_URL as the service reads them; the bench swaps in its own database name.

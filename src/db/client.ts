@@ -1,11 +1,16 @@
 import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
+import type { HandlerContext } from "../engine/index.ts";
 import * as schema from "./schema.ts";
 
-export type Db = PostgresJsDatabase<typeof schema>;
+/** The shop's tables: they type `ctx.tx` in its handlers (HandlerContext<Schema>). */
+export type Schema = typeof schema;
+export type Db = PostgresJsDatabase<Schema> & { $client: postgres.Sql };
 /** A drizzle transaction handle, as passed to `db.transaction(async (tx) => ...)`. */
 export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 export type Sql = postgres.Sql;
+/** What a shop handler gets: `ctx.tx` typed with the shop's tables. */
+export type ShopContext = HandlerContext<Schema>;
 
 export interface Database {
   sql: Sql;

@@ -1,9 +1,8 @@
 import type { Tx } from "../db/client.ts";
 import type { EventPayload, EventType } from "../events/catalog.ts";
-import type { StreamEvent } from "../streams/entry.ts";
-import type { Subscription } from "../streams/handler.ts";
 import { countForTenant, nameTenant } from "../tenants/tenant-stats.ts";
 import { on } from "./on.ts";
+import type { StreamEvent, Subscription } from "../engine/index.ts";
 
 /**
  * Each run changes its tenant's one tenant_stats row, so batches lock those rows in tenant order

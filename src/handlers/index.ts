@@ -1,12 +1,12 @@
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../lib/logger.ts";
 import { logTransport, type Transport } from "../notifications/transport.ts";
-import type { Subscription } from "../streams/handler.ts";
 import { analyticsHandlers } from "./analytics.ts";
 import { inventoryHandlers } from "./inventory.ts";
 import { notificationHandlers } from "./notifications.ts";
 import { paymentHandlers } from "./payments.ts";
 import { webhookHandlers } from "./webhooks.ts";
+import type { Subscription } from "../engine/index.ts";
 
 export interface HandlerDeps {
   db: Db;

@@ -1,9 +1,8 @@
-import { UnrecoverableError } from "../lib/errors.ts";
 import { itemQuantities, lockOrder, setOrderStatus } from "../orders/order-store.ts";
 import { refundPaidPayments } from "../orders/refunds.ts";
 import { releaseStock, reserveStock } from "../products/products.ts";
-import type { Subscription } from "../streams/handler.ts";
 import { on } from "./on.ts";
+import { UnrecoverableError, type Subscription } from "../engine/index.ts";
 
 /**
  * order.created: reserve stock for every line or none, then confirm or reject the order.

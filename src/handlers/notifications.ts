@@ -1,11 +1,10 @@
 import { eq, sql } from "drizzle-orm";
-import type { Tx } from "../db/client.ts";
+import type { ShopContext, Tx } from "../db/client.ts";
 import { notifications, orders } from "../db/schema.ts";
 import * as messages from "../notifications/messages.ts";
 import type { Email, Transport } from "../notifications/transport.ts";
-import type { StreamEvent } from "../streams/entry.ts";
-import type { HandlerContext, Subscription } from "../streams/handler.ts";
 import { on } from "./on.ts";
+import type { StreamEvent, Subscription } from "../engine/index.ts";
 
 /**
  * One e-mail per event: the `notifications` row is written in the handler's transaction, so it
@@ -13,7 +12,7 @@ import { on } from "./on.ts";
  * is retried and the e-mail may go out twice (at-least-once), never zero times.
  */
 export function notificationHandlers(transport: Transport): Subscription[] {
-  const deliver = async (event: StreamEvent, ctx: HandlerContext, email: Email | undefined, tenantId: string | null) => {
+  const deliver = async (event: StreamEvent, ctx: ShopContext, email: Email | undefined, tenantId: string | null) => {
     if (!email) return;
     await transport.send(email, ctx.signal);
     await ctx.tx.insert(notifications).values({ eventId: event.id, eventType: event.type, tenantId, ...email, status: "sent", sentAt: sql`now()` });

@@ -1,10 +1,9 @@
-import { UnrecoverableError } from "../lib/errors.ts";
 import { toCents } from "../lib/validation.ts";
 import { lockOrder, setOrderStatus } from "../orders/order-store.ts";
 import { paymentRecorded, recordPayment } from "../orders/payments.ts";
 import { refundPayment } from "../orders/refunds.ts";
-import type { Subscription } from "../streams/handler.ts";
 import { on } from "./on.ts";
+import { UnrecoverableError, type Subscription } from "../engine/index.ts";
 
 /** Thrown while the order is still pending: an ordinary error, so the engine retries with backoff. */
 export class OrderNotDecidedError extends Error {

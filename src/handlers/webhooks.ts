@@ -1,9 +1,8 @@
-import { toError, UnrecoverableError } from "../lib/errors.ts";
-import type { Subscription } from "../streams/handler.ts";
 import { applyWebhook } from "../webhooks/apply-webhook.ts";
 import { completeWebhook, failWebhook, loadWebhook, markWebhookProcessing } from "../webhooks/webhook-store.ts";
 import type { HandlerDeps } from "./index.ts";
 import { on } from "./on.ts";
+import { toError, UnrecoverableError, type Subscription } from "../engine/index.ts";
 
 /**
  * webhook.received: applies a stored, verified webhook and moves its row

@@ -3,7 +3,6 @@ import { requestId } from "hono/request-id";
 import type Redis from "ioredis";
 import type { Config } from "../config.ts";
 import type { Database } from "../db/client.ts";
-import type { Engine } from "../engine.ts";
 import type { Logger } from "../lib/logger.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
 import { adminAuth } from "./admin-auth.ts";
@@ -17,6 +16,7 @@ import { orderRoutes } from "./orders.ts";
 import { productRoutes } from "./products.ts";
 import { tenantRoutes } from "./tenants.ts";
 import { webhookRoutes } from "./webhooks.ts";
+import type { Engine } from "../engine/index.ts";
 
 export interface AppDeps extends Database {
   config: Config;

@@ -1,13 +1,11 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { deleteDeadLetter } from "../dlq/discard.ts";
-import { decodeCursor, getDeadLetter, listDeadLetters } from "../dlq/read.ts";
-import { countRetryable, retryDeadLetter, retryDeadLetters } from "../dlq/redrive.ts";
 import { line } from "../lib/validation.ts";
 import type { AppDeps } from "./app.ts";
 import { conflict, notFound } from "./errors.ts";
 import { idParam } from "./products.ts";
 import { requireJson, validate } from "./validate.ts";
+import { deleteDeadLetter, decodeCursor, getDeadLetter, listDeadLetters, countRetryable, retryDeadLetter, retryDeadLetters } from "../engine/index.ts";
 
 // PostgreSQL refuses NUL in a text parameter: a filter must be a 400, never a failed query.
 const name = line(200);

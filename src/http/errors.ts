@@ -2,9 +2,8 @@ import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
-import { toError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
-import { isUnavailableError } from "../lib/unavailable.ts";
+import { toError, isUnavailableError } from "../engine/index.ts";
 
 export type ErrorCode =
   | "validation_failed" | "unauthorized" | "invalid_signature" | "not_found" | "conflict"

@@ -2,10 +2,10 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { EVENT_TYPES, eventPayloadSchema, isEventType } from "../events/catalog.ts";
 import { identifier, line, storableJson } from "../lib/validation.ts";
-import { commitWithEvents, writeEvent } from "../outbox/write-event.ts";
 import type { AppDeps } from "./app.ts";
 import { invalid } from "./errors.ts";
 import { requireJson, validate } from "./validate.ts";
+import { commitWithEvents, writeEvent } from "../engine/index.ts";
 
 const envelope = z.strictObject({
   eventType: z.string().refine(isEventType, { message: `unknown event type; known: ${EVENT_TYPES.join(", ")}` }),

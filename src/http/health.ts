@@ -1,9 +1,7 @@
 import { Hono } from "hono";
-import type { Engine } from "../engine.ts";
-import {
-  countOpenDeadLetters, pingPostgres, pingRedis, probe, readOutboxBacklog, redactSecrets, type Probe,
-} from "../metrics/probes.ts";
-import { readStreamStates, summarizeQueues } from "../metrics/queues.ts";
+import { countOpenDeadLetters, readOutboxBacklog, readStreamStates, type Engine } from "../engine/index.ts";
+import { pingPostgres, pingRedis, probe, redactSecrets, type Probe } from "../metrics/probes.ts";
+import { summarizeQueues } from "../metrics/queues.ts";
 import type { AppDeps } from "./app.ts";
 import { ApiError } from "./errors.ts";
 

@@ -1,16 +1,9 @@
 import { DrizzleQueryError } from "drizzle-orm";
+import type { LogFields, Logger } from "../engine/index.ts";
 
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 export type LogLevel = keyof typeof LEVELS;
-export type LogFields = Record<string, unknown>;
-
-export interface Logger {
-  debug(msg: string, fields?: LogFields): void;
-  info(msg: string, fields?: LogFields): void;
-  warn(msg: string, fields?: LogFields): void;
-  error(msg: string, fields?: LogFields): void;
-  child(fields: LogFields): Logger;
-}
+export type { LogFields, Logger } from "../engine/index.ts";
 
 export interface LoggerOptions {
   level?: LogLevel;

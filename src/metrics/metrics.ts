@@ -1,10 +1,9 @@
 import type Redis from "ioredis";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Sql } from "../db/client.ts";
-import type { PublishedCounts } from "../outbox/relay.ts";
-import type { OutcomeReport } from "../streams/process-entry.ts";
 import { registerProcessMetrics } from "./process-metrics.ts";
 import { registerScrapeGauges } from "./scrape-gauges.ts";
+import type { PublishedCounts, OutcomeReport } from "../engine/index.ts";
 
 export interface MetricsSources {
   sql: Sql;

@@ -1,7 +1,7 @@
 import { Gauge, type Registry } from "prom-client";
 import type { MetricsSources } from "./metrics.ts";
-import { countOpenDeadLetters, probe, readOutboxBacklog } from "./probes.ts";
-import { readStreamStates } from "./queues.ts";
+import { countOpenDeadLetters, readOutboxBacklog, readStreamStates } from "../engine/index.ts";
+import { probe } from "./probes.ts";
 
 /**
  * The gauges read from PostgreSQL and Redis at scrape time. Returns the refresh to run before

@@ -2,7 +2,7 @@ import { and, eq, isNull, notInArray, sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { orders } from "../db/schema.ts";
 import { conflict, notFound } from "../http/errors.ts";
-import { commitWithEvents, writeEvent, type Waker } from "../outbox/write-event.ts";
+import { commitWithEvents, writeEvent, type Waker } from "../engine/index.ts";
 
 /**
  * Records a cancellation request and its `order.cancelled` event; the inventory handler applies

@@ -2,8 +2,8 @@ import type { Db } from "../db/client.ts";
 import { saveIdempotentResponse, takeIdempotencyKey, type StoredResponse } from "../db/idempotency-keys.ts";
 import { orderItems, orders } from "../db/schema.ts";
 import { fromCents, toCents } from "../lib/validation.ts";
-import { commitWithEvents, writeEvent, type Waker } from "../outbox/write-event.ts";
 import { orderView } from "./order-store.ts";
+import { commitWithEvents, writeEvent, type Waker } from "../engine/index.ts";
 
 interface Address {
   firstName: string;

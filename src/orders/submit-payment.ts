@@ -1,9 +1,9 @@
 import { eq } from "drizzle-orm";
-import type { Db } from "../db/client.ts";
-import { orders, outbox, payments } from "../db/schema.ts";
+import type { Db, Tx } from "../db/client.ts";
+import { orders, payments } from "../db/schema.ts";
 import { conflict, notFound } from "../http/errors.ts";
 import { toCents } from "../lib/validation.ts";
-import { commitWithEvents, writeEvent, type Waker } from "../outbox/write-event.ts";
+import { commitWithEvents, writeEvent, type Waker, type WrittenEvent } from "../engine/index.ts";
 
 export interface PaymentResult {
   paymentId: string;
@@ -29,15 +29,19 @@ export async function submitPayment(db: Db, relay: Waker | undefined, orderId: s
       idempotencyKey: paymentEventKey(p.paymentId),
       payload: { paymentId: p.paymentId, orderId, amount: p.amount, status: p.status, processedAt: new Date().toISOString() },
     });
-    if (written.duplicate) {
-      // The first event may be gone (outbox retention); then the recorded payment tells.
-      const [event] = await tx.select({ payload: outbox.payload }).from(outbox).where(eq(outbox.id, written.id));
-      const [recorded] = await tx.select().from(payments).where(eq(payments.paymentId, p.paymentId));
-      const first = (event?.payload ?? recorded) as Partial<PaymentResult & { orderId: string }> | undefined;
-      if (first && (first.orderId !== orderId || toCents(Number(first.amount)) !== toCents(p.amount) || first.status !== p.status)) {
-        throw conflict(`paymentId ${p.paymentId} was already submitted with another order, amount or status`);
-      }
+    if (written.duplicate && (await differsFromFirst(tx, written, { ...p, orderId }))) {
+      throw conflict(`paymentId ${p.paymentId} was already submitted with another order, amount or status`);
     }
     return { eventId: written.id, duplicate: written.duplicate };
   });
+}
+
+/**
+ * Whether a payment submitted again under its paymentId differs from the first submission (order,
+ * amount or status). The first event may be gone (outbox retention); then the recorded payment tells.
+ */
+export async function differsFromFirst(tx: Tx, written: WrittenEvent, p: PaymentResult & { orderId: string }): Promise<boolean> {
+  const [recorded] = written.firstPayload ? [] : await tx.select().from(payments).where(eq(payments.paymentId, p.paymentId));
+  const first = (written.firstPayload ?? recorded) as Partial<PaymentResult & { orderId: string }> | undefined;
+  return first !== undefined && (first.orderId !== p.orderId || toCents(Number(first.amount)) !== toCents(p.amount) || first.status !== p.status);
 }

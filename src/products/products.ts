@@ -2,8 +2,7 @@ import { eq, sql } from "drizzle-orm";
 import type { Db, Tx } from "../db/client.ts";
 import { products } from "../db/schema.ts";
 import { conflict } from "../http/errors.ts";
-import { pgArray } from "../db/pg-array.ts";
-import { commitWithEvents, writeEvent, type Waker } from "../outbox/write-event.ts";
+import { pgArray, commitWithEvents, writeEvent, type Waker } from "../engine/index.ts";
 
 export type Product = typeof products.$inferSelect;
 

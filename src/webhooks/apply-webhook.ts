@@ -1,12 +1,10 @@
 import { eq, sql } from "drizzle-orm";
-import type { Tx } from "../db/client.ts";
-import { orders, outbox, payments, products } from "../db/schema.ts";
-import { UnrecoverableError } from "../lib/errors.ts";
-import { toCents } from "../lib/validation.ts";
-import { paymentEventKey } from "../orders/submit-payment.ts";
-import type { HandlerContext } from "../streams/handler.ts";
+import type { ShopContext, Tx } from "../db/client.ts";
+import { orders, products } from "../db/schema.ts";
+import { differsFromFirst, paymentEventKey } from "../orders/submit-payment.ts";
 import { isAppliedType, webhookData, type AppliedType } from "./parse-webhook.ts";
 import type { WebhookResult } from "./webhook-store.ts";
+import { UnrecoverableError } from "../engine/index.ts";
 
 type Data<T extends AppliedType> = ReturnType<(typeof webhookData)[T]["parse"]>;
 
@@ -15,7 +13,7 @@ type Data<T extends AppliedType> = ReturnType<(typeof webhookData)[T]["parse"]>;
  * acts on, `ignored` for any other. Data that can never apply (an unknown product or order, a
  * body that no longer parses) is an UnrecoverableError; anything else may be retried.
  */
-export async function applyWebhook(ctx: Pick<HandlerContext, "tx" | "writeEvent">, type: string, rawBody: string): Promise<WebhookResult> {
+export async function applyWebhook(ctx: Pick<ShopContext, "tx" | "writeEvent">, type: string, rawBody: string): Promise<WebhookResult> {
   if (!isAppliedType(type)) return "ignored";
   const data = readData(type, rawBody);
   switch (type) {
@@ -58,7 +56,7 @@ async function setProductPrice(tx: Tx, d: Data<"inventory.price_updated">): Prom
  * payments handler records it). A paymentId already seen with the same order and amount is that
  * payment again; with another order, amount or status it can never apply.
  */
-async function submitWebhookPayment({ tx, writeEvent }: Pick<HandlerContext, "tx" | "writeEvent">, d: Data<"payment.succeeded">): Promise<WebhookResult> {
+async function submitWebhookPayment({ tx, writeEvent }: Pick<ShopContext, "tx" | "writeEvent">, d: Data<"payment.succeeded">): Promise<WebhookResult> {
   const [order] = await tx.select({ id: orders.id, tenantId: orders.tenantId }).from(orders).where(eq(orders.id, d.orderId));
   if (!order) throw new UnrecoverableError(`order ${d.orderId} does not exist`);
   const written = await writeEvent({
@@ -68,16 +66,8 @@ async function submitWebhookPayment({ tx, writeEvent }: Pick<HandlerContext, "tx
     idempotencyKey: paymentEventKey(d.paymentId),
     payload: { paymentId: d.paymentId, orderId: order.id, amount: d.amount, status: "succeeded", processedAt: new Date().toISOString() },
   });
-  if (written.duplicate && (await paymentDiffers(tx, written.id, d))) {
+  if (written.duplicate && (await differsFromFirst(tx, written, { paymentId: d.paymentId, orderId: order.id, amount: d.amount, status: "succeeded" }))) {
     throw new UnrecoverableError(`paymentId ${d.paymentId} was already submitted with another order, amount or status`);
   }
   return "applied";
-}
-
-async function paymentDiffers(tx: Tx, eventId: string, d: Data<"payment.succeeded">): Promise<boolean> {
-  // The first event may be gone (outbox retention); then the recorded payment tells.
-  const [event] = await tx.select({ payload: outbox.payload }).from(outbox).where(eq(outbox.id, eventId));
-  const [recorded] = await tx.select().from(payments).where(eq(payments.paymentId, d.paymentId));
-  const first = (event?.payload ?? recorded) as { orderId?: string; amount?: unknown; status?: string } | undefined;
-  return first !== undefined && (first.orderId !== d.orderId || toCents(Number(first.amount)) !== toCents(d.amount) || first.status !== "succeeded");
 }

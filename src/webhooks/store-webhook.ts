@@ -1,6 +1,6 @@
 import type { Db } from "../db/client.ts";
 import { webhookPayloads } from "../db/schema.ts";
-import { commitWithEvents, writeEvent, type Waker } from "../outbox/write-event.ts";
+import { commitWithEvents, writeEvent, type Waker } from "../engine/index.ts";
 
 export interface IncomingWebhook {
   provider: string;

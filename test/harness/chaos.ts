@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { createDatabase } from "../../src/db/client.ts";
 import { migrateDatabase } from "../../src/db/migrate.ts";
-import { createRedis } from "../../src/deps.ts";
+import { createRedis } from "../../src/engine/index.ts";
 import { createSubscriptions } from "../../src/handlers/index.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 import { killProcesses } from "../support/process.ts";

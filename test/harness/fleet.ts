@@ -3,7 +3,7 @@
 // the checks that tell when the pipeline behind them has drained.
 import type Redis from "ioredis";
 import type { Sql } from "../../src/db/client.ts";
-import { listEventStreams } from "../../src/streams/maintenance.ts";
+import { listEventStreams } from "../../src/engine/maintenance/retention.ts";
 import { startProcess, type ServiceProcess } from "../support/process.ts";
 
 export interface FleetMember {

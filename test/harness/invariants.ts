@@ -3,7 +3,7 @@
 // one handler shows up as a surplus somewhere (a counter, a stock level, a row).
 import type Redis from "ioredis";
 import type { Sql } from "../../src/db/client.ts";
-import { keys } from "../../src/streams/keys.ts";
+import { keys } from "../../src/engine/redis/keys.ts";
 import type { ApiClient } from "./api-client.ts";
 import type { OrderKind, OrderStatus, PlannedOrder, Workload } from "./workload.ts";
 

@@ -1,7 +1,7 @@
 // The fleet run shared by `bun run fleet` and test/fleet.test.ts: three service processes, a
 // workload through their HTTP APIs, one SIGKILL and one SIGTERM (each followed by a restart under
 // the same consumer name) midway, then drain and compare everything with the plan.
-import { keys } from "../../src/streams/keys.ts";
+import { keys } from "../../src/engine/redis/keys.ts";
 import type { TestContext } from "../support/context.ts";
 import { createApiClient } from "./api-client.ts";
 import { formatTable, pendingOn, PROCESSED_METRIC, startFleet, waitForDrain, waitReleased, type Fleet } from "./fleet.ts";

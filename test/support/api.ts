@@ -1,10 +1,10 @@
 import type { Hono } from "hono";
-import type { Engine, EngineParts } from "../../src/engine.ts";
+import type { Engine, EngineParts } from "../../src/engine/index.ts";
 import { createSubscriptions } from "../../src/handlers/index.ts";
 import { createApp, type AppDeps } from "../../src/http/app.ts";
 import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
 import type { Transport } from "../../src/notifications/transport.ts";
-import type { Subscription } from "../../src/streams/handler.ts";
+import type { Subscription } from "../../src/engine/delivery/subscribe.ts";
 import type { TestContext } from "./context.ts";
 
 export interface TestApi {

@@ -3,13 +3,13 @@ import { fileURLToPath } from "node:url";
 import { migrate } from "drizzle-orm/postgres-js/migrator";
 import type Redis from "ioredis";
 import postgres from "postgres";
-import { loadConfig, type Config } from "../../src/config.ts";
+import { engineOptions, loadConfig, type Config } from "../../src/config.ts";
 import { createDatabase, type Database } from "../../src/db/client.ts";
 import { ensureDatabase } from "../../src/db/migrate.ts";
-import { createRedis } from "../../src/deps.ts";
-import { startEngine, type Engine, type EngineDeps, type EngineParts } from "../../src/engine.ts";
+import { createRedis } from "../../src/engine/index.ts";
+import { startEngine, type Engine, type EngineOptions, type EngineParts } from "../../src/engine/index.ts";
 import { createLogger, type Logger } from "../../src/lib/logger.ts";
-import type { Subscription } from "../../src/streams/handler.ts";
+import type { Subscription } from "../../src/engine/delivery/subscribe.ts";
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/orderstream_test";
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -48,7 +48,7 @@ export interface TestContext extends Database {
   log: Logger;
   config(overrides?: Record<string, string>): Config;
   /** Starts an engine on this test's schema and prefix; stopped by cleanup() if the test did not. */
-  startEngine(subscriptions: Subscription[], opts?: { env?: Record<string, string>; parts?: EngineParts } & Partial<EngineDeps>): Promise<Engine>;
+  startEngine(subscriptions: Subscription[], opts?: { env?: Record<string, string>; parts?: EngineParts } & Partial<EngineOptions>): Promise<Engine>;
   /** Stops engines, deletes this test's Redis keys and drops its schema. */
   cleanup(): Promise<void>;
 }
@@ -86,7 +86,7 @@ export async function createTestContext(): Promise<TestContext> {
     config: (overrides) => loadConfig(testEnv(ctx, overrides)),
     async startEngine(subscriptions, opts = {}) {
       const { env, parts, ...rest } = opts;
-      const engine = await startEngine({ ...database, redis, log, config: loadConfig(testEnv(ctx, env)), subscriptions, ...rest }, parts);
+      const engine = await startEngine({ ...engineOptions(loadConfig(testEnv(ctx, env))), db: database.db, redis, log, subscriptions, parts, ...rest });
       engines.push(engine);
       return engine;
     },

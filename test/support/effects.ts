@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
-import type { HandlerContext } from "../../src/streams/handler.ts";
-import { keys } from "../../src/streams/keys.ts";
+import type { HandlerContext } from "../../src/engine/delivery/subscribe.ts";
+import { keys } from "../../src/engine/redis/keys.ts";
 import type { TestContext } from "./context.ts";
 
 /** What a test handler does: one row in the test schema's `effects` table, inside the engine's transaction. */

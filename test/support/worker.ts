@@ -1,4 +1,4 @@
-import { keys } from "../../src/streams/keys.ts";
+import { keys } from "../../src/engine/redis/keys.ts";
 import { insertOutboxRow, type TestContext } from "./context.ts";
 
 /** What test/fixtures/worker.ts subscribes to. */

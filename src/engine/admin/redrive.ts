@@ -1,0 +1,110 @@
+import { holdPublishBarrier } from "../outbox/barrier.ts";
+import type { OutboxRow } from "../outbox/claim.ts";
+import { RELAY_HANDLER, requeueOutboxRows } from "../outbox/set-aside.ts";
+import { ensureGroup } from "../delivery/groups.ts";
+import { keys } from "../redis/keys.ts";
+import { publishRows } from "../outbox/publish.ts";
+import { columns, filterSql, lockDeadLetters, markResolved, removeRedisCopies, type DeadLetterFilter, type DeadLetterRow, type DlqDeps, type Q } from "../dead-letters/rows.ts";
+
+export type RetryResult =
+  /** `entryId`: the re-driven stream entry; null for a `relay` dead letter, whose row goes back to the relay's queue. */
+  | { outcome: "retried"; entryId: string | null }
+  | { outcome: "not_found" }
+  | { outcome: "not_open"; status: string }
+  /** A malformed entry: it carried no event id, so there is no event to deliver again. */
+  | { outcome: "no_event" };
+
+export interface RetryFilter extends DeadLetterFilter {
+  ids?: string[];
+}
+
+const BATCH_SIZE = 100;
+
+/**
+ * Delivers a dead letter's event again to its handler only (an entry with `target`; the event's
+ * other handlers skip it) and marks the row `retried`. MUST NOT lose the event: the XADD happens
+ * inside the transaction that marks the row, before its commit. A failed XADD rolls the mark
+ * back; a failed commit after it leaves the row open and at worst delivers the event twice, which
+ * the handler's processed_events record absorbs.
+ */
+export async function retryDeadLetter(deps: DlqDeps, id: string): Promise<RetryResult> {
+  return deps.sql.begin(async (tx): Promise<RetryResult> => {
+    const [row] = await lockDeadLetters(tx, [id]);
+    if (!row) return { outcome: "not_found" };
+    if (row.status !== "open") return { outcome: "not_open", status: row.status };
+    if (!row.event_id) return { outcome: "no_event" };
+    const [entryId] = await redrive(deps, tx, [row]);
+    deps.log.info("dead letter retried", { deadLetterId: row.id, eventId: row.event_id, handler: row.handler, entryId });
+    return { outcome: "retried", entryId: entryId ?? null };
+  });
+}
+
+/** How many open dead letters match `filter` and can be retried (they carry an event id). */
+export async function countRetryable(sql: Q, filter: RetryFilter): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from dead_letters where ${retryableSql(sql, filter)}`;
+  return row?.n ?? 0;
+}
+
+/**
+ * Retries every open dead letter matching `filter`, oldest first, `batchSize` per transaction
+ * so a large backlog never holds one long transaction. Letters that fail again meanwhile are new
+ * rows; the work is bounded by the count at the start, so they are left for the next call.
+ * Rows another request is resolving right now are skipped. Returns how many were retried.
+ */
+export async function retryDeadLetters(deps: DlqDeps, filter: RetryFilter, batchSize = BATCH_SIZE): Promise<number> {
+  let remaining = await countRetryable(deps.sql, filter);
+  let retried = 0;
+  while (remaining > 0) {
+    const n = await deps.sql.begin(async (tx) => {
+      const rows = await tx<DeadLetterRow[]>`
+        select ${columns(tx)} from dead_letters where ${retryableSql(tx, filter)}
+        order by failed_at, id limit ${Math.min(batchSize, remaining)}
+        for update skip locked`;
+      if (rows.length) await redrive(deps, tx, rows);
+      return rows.length;
+    });
+    if (n === 0) break;
+    retried += n;
+    remaining -= n;
+  }
+  if (retried) deps.log.info("dead letters retried", { ...filter, ids: filter.ids?.length, retried });
+  return retried;
+}
+
+function retryableSql(q: Q, { ids, ...filter }: RetryFilter) {
+  return q`status = 'open' and event_id is not null ${filterSql(q, filter)} ${ids ? q`and id = any(${ids}::uuid[])` : q``}`;
+}
+
+/**
+ * XADDs each row's event to its stream with `target` = its handler, removes the Redis copies and
+ * marks the rows retried in `tx`. The handler's group is created if missing (Redis lost its
+ * data), at the stream's start: otherwise trimming, which only keeps what existing groups still
+ * need, could drop the new entry before its consumer recreates the group. A `relay` dead letter
+ * (a row the relay set aside) instead puts its outbox row back in the relay's queue: the relay
+ * then publishes it to every handler, or sets it aside again.
+ */
+async function redrive(deps: DlqDeps, tx: Q, rows: DeadLetterRow[]): Promise<(string | null)[]> {
+  const { redis, prefix } = deps;
+  // A recovery from Redis data loss must see this transaction's entries once it passed the barrier.
+  await holdPublishBarrier(tx, prefix);
+  await requeueOutboxRows(tx, rows.filter((r) => r.handler === RELAY_HANDLER) as (DeadLetterRow & { event_id: string })[]);
+  const byHandler = new Map<string, DeadLetterRow[]>();
+  for (const r of rows) if (r.handler !== RELAY_HANDLER) byHandler.set(r.handler, [...(byHandler.get(r.handler) ?? []), r]);
+  const entryIds = new Map<string, string>();
+  for (const [handler, group] of byHandler) {
+    for (const eventType of new Set(group.map((r) => r.event_type))) await ensureGroup(redis, keys.stream(prefix, eventType), handler);
+    const added = await publishRows(redis, prefix, group.map(toOutboxRow), handler);
+    group.forEach((r, i) => entryIds.set(r.id, added[i]!));
+  }
+  await removeRedisCopies(redis, prefix, rows);
+  await markResolved(tx, rows.map((r) => r.id), "retried");
+  return rows.map((r) => entryIds.get(r.id) ?? null);
+}
+
+/** The event as the outbox relayed it, rebuilt from what the dead letter recorded. */
+function toOutboxRow(r: DeadLetterRow): OutboxRow {
+  return {
+    id: r.event_id!, event_type: r.event_type, aggregate_id: r.aggregate_id, tenant_id: r.tenant_id,
+    payload: r.payload, created_at: new Date(r.occurred_at ?? r.failed_at),
+  };
+}

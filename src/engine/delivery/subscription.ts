@@ -1,0 +1,282 @@
+import type Redis from "ioredis";
+import type { Db, Sql } from "../db.ts";
+import { toError } from "../support/errors.ts";
+import type { Logger } from "../support/logger.ts";
+import { sleep } from "../support/sleep.ts";
+import type { Waker } from "../outbox/write-event.ts";
+import { ClaimKeeper } from "./claim-keeper.ts";
+import { attemptsOf } from "./failures.ts";
+import { ensureGroup, isNoGroupError } from "./groups.ts";
+import type { HandlerOptions, Subscription } from "./subscribe.ts";
+import { keys } from "../redis/keys.ts";
+import { processBatch, type BatchEntry } from "./process-batch.ts";
+import { processEntry } from "./process-entry.ts";
+import type { OutcomeReport } from "./outcome.ts";
+import { claimOwnPending, reclaimEntries } from "../redis/scripts.ts";
+import { recoverDeletedEntry } from "./recover.ts";
+
+export interface SubscriptionDeps {
+  db: Db;
+  sql: Sql;
+  /** Shared connection for acks, claims and scripts. */
+  redis: Redis;
+  /** This subscription's own connection: XREADGROUP BLOCK holds it. */
+  blocking: Redis;
+  prefix: string;
+  consumer: string;
+  claimIdleMs: number;
+  blockMs: number;
+  log: Logger;
+  relay?: Waker;
+  onOutcome?: (report: OutcomeReport) => void;
+  idempotencyTtlMs: number;
+  /**
+   * The group vanished under the running loops (Redis lost data): recreates it at the stream's
+   * end and has the recovery re-publish what it still needed (recovery/watcher.ts). Without it
+   * the group is recreated at the stream's start.
+   */
+  onGroupMissing?: (sub: { eventType: string; handler: string }) => Promise<void>;
+}
+
+export interface RunningSubscription {
+  handler: string;
+  eventType: string;
+  stream: string;
+  inFlight(): number;
+  /** Stops reading, lets in-flight entries finish until `deadline`, and hands the rest to other consumers. */
+  stop(deadline: number): Promise<void>;
+}
+
+/**
+ * Runs one handler's consumer group on one stream: an XREADGROUP loop for new entries, an
+ * XAUTOCLAIM loop for entries that failed (once their backoff has passed) or whose consumer
+ * died, and a claim keeper so an entry being worked on is never redelivered meanwhile.
+ */
+export async function startSubscription(deps: SubscriptionDeps, sub: Subscription & { options: HandlerOptions }): Promise<RunningSubscription> {
+  const { redis, blocking, consumer, log } = deps;
+  const group = sub.handler;
+  const stream = keys.stream(deps.prefix, sub.eventType);
+  const { concurrency } = sub.options;
+  // A rate limit is counted per handler run, so its entries are run one at a time.
+  const batchSize = sub.options.rateLimit ? 1 : sub.options.batchSize;
+  const slog = log.child({ handler: group, eventType: sub.eventType });
+  const abort = new AbortController();
+  /** Entries this consumer is working on (the claim keeper keeps them from going idle). */
+  const held = new Set<string>();
+  /** Transactions under way: a single entry, or a batch of new ones. At most `concurrency`. */
+  const runs = new Set<Promise<unknown>>();
+  const orphans = keys.orphans(deps.prefix, group, sub.eventType);
+  let orphansSeen = false;
+  const keeper = new ClaimKeeper(redis, stream, group, consumer, deps.claimIdleMs, orphans, slog, () => (orphansSeen = true));
+  let slotWaiter: (() => void) | null = null;
+  let reclaimWaiter: (() => void) | null = null;
+  /** Set when a wake-up came while the reclaim loop was busy, so it goes round again at once. */
+  let wakeMissed = false;
+  const wakeReclaim = () => {
+    const waiter = reclaimWaiter;
+    reclaimWaiter = null;
+    if (waiter) waiter();
+    else wakeMissed = true;
+  };
+  let stopping = false;
+
+  await ensureGroup(redis, stream, group);
+
+  const failures = keys.failures(deps.prefix, group, sub.eventType);
+  const entryDeps = {
+    failures,
+    db: deps.db, sql: deps.sql, redis, prefix: deps.prefix, stream, log: slog, relay: deps.relay, signal: abort.signal,
+    onOutcome: deps.onOutcome,
+    idempotencyTtlMs: deps.idempotencyTtlMs,
+    // MUST stop holding the entry before it can be reclaimed: a reclaim of an id still held is
+    // skipped, and that delivery (already counted by Redis) would never run.
+    scheduleRetry: async (id: string, delayMs: number, deliveries?: number) => {
+      held.delete(id);
+      await keeper.release(id, delayMs, deliveries);
+      // Claimable by then (its idle time was set above); the reclaim loop need not poll for it.
+      setTimeout(wakeReclaim, delayMs).unref();
+    },
+    outage: { failures: 0 },
+  };
+
+  const settle = (id: string) => {
+    keeper.forget(id);
+    held.delete(id);
+  };
+  const startRun = (ids: string[], work: () => Promise<unknown>) => {
+    for (const id of ids) {
+      held.add(id);
+      keeper.hold(id);
+    }
+    const task: Promise<unknown> = work()
+      .catch((thrown) => slog.error("entries left pending after an error", { entryIds: ids, err: toError(thrown) }))
+      .finally(() => {
+        for (const id of ids) settle(id);
+        runs.delete(task);
+        slotWaiter?.();
+        if (redeliveryDue) wakeReclaim();
+      });
+    runs.add(task);
+  };
+
+  const dispatchOne = (e: BatchEntry) => startRun([e.id], () => processEntry(entryDeps, sub, e.id, e.fields, e.attempt, e.deliveries));
+
+  /**
+   * Runs entries (new ones, or redeliveries with their attempt numbers) as one transaction, using
+   * one slot; a batch that fails is run again entry by entry.
+   */
+  const dispatch = (entries: BatchEntry[]) => {
+    const fresh = entries.filter((e) => !held.has(e.id));
+    if (fresh.length === 0) return;
+    if (fresh.length === 1) return dispatchOne(fresh[0]!);
+    startRun(fresh.map((e) => e.id), async () => {
+      for (const e of await processBatch(entryDeps, sub, fresh)) {
+        await processEntry(entryDeps, sub, e.id, e.fields, e.attempt, e.deliveries);
+        settle(e.id);
+      }
+    });
+  };
+  /** Splits what one read or claim returned into batches, one slot each (the count asked for fits). */
+  const dispatchAll = (entries: BatchEntry[]) => {
+    for (let i = 0; i < entries.length; i += batchSize) dispatch(entries.slice(i, i + batchSize));
+  };
+
+  const freeSlots = () => concurrency - runs.size;
+  // Set when redeliveries (retries, a dead consumer's entries) are due while every slot is busy:
+  // the read loop then leaves the next free slot to them, or under steady load they would wait
+  // behind new entries for as long as the load lasts.
+  let redeliveryDue = false;
+  const readSlots = () => freeSlots() - (redeliveryDue ? 1 : 0);
+  const waitForSlot = async (slots = freeSlots) => {
+    while (slots() <= 0 && !stopping) await new Promise<void>((r) => (slotWaiter = () => ((slotWaiter = null), r())));
+  };
+
+  const readLoop = async () => {
+    let failures = 0;
+    while (!stopping) {
+      await waitForSlot(readSlots);
+      if (stopping) break;
+      try {
+        const reply = (await blocking.xreadgroup(
+          "GROUP", group, consumer, "COUNT", readSlots() * batchSize, "BLOCK", deps.blockMs, "STREAMS", stream, ">",
+        )) as [string, [string, string[]][]][] | null;
+        failures = 0;
+        for (const [, entries] of reply ?? []) dispatchAll(entries.map(([id, fields]) => ({ id, fields, attempt: 1, deliveries: 1 })));
+      } catch (thrown) {
+        if (stopping) break;
+        if (isNoGroupError(thrown)) {
+          slog.warn("consumer group missing; recreating it");
+          await deps.onGroupMissing?.(sub).catch(() => {});
+          await ensureGroup(redis, stream, group).catch(() => {});
+          continue;
+        }
+        failures++;
+        if (failures === 1) slog.warn("read failed; backing off", { err: toError(thrown) });
+        await sleep(Math.min(100 * 2 ** failures, 5_000), abort.signal);
+      }
+    }
+  };
+
+  // Deleted pending entries wait in the orphan set until their event is re-driven from the
+  // outbox; removed from the set only after that, so a crash in between is retried, not lost.
+  const recoverOrphans = async () => {
+    for (const id of await redis.smembers(orphans)) {
+      await recoverDeletedEntry({ sql: deps.sql, redis, prefix: deps.prefix, log: slog }, sub, id);
+      await redis.srem(orphans, id);
+    }
+  };
+
+  let cursor = "0-0";
+  let ticks = 0;
+  const reclaimOnce = async () => {
+    // A few XAUTOCLAIM pages per tick at most, and never more entries than free slots.
+    // Also every 20th tick: a set left behind by a consumer that crashed mid-recovery.
+    let orphaned = orphansSeen || ticks++ % 20 === 0;
+    orphansSeen = false;
+    if (freeSlots() === 0) {
+      redeliveryDue = (await redis.xpending(stream, group, "IDLE", deps.claimIdleMs, "-", "+", 1)).length > 0;
+    } else {
+      redeliveryDue = false;
+    }
+    for (let page = 0; page < 4 && freeSlots() > 0 && !stopping; page++) {
+      const r = await reclaimEntries(redis, stream, orphans, group, consumer, deps.claimIdleMs, cursor, freeSlots() * batchSize);
+      cursor = r.cursor;
+      orphaned ||= r.deleted.length > 0;
+      dispatchAll(await attemptsOf(redis, failures, r.entries));
+      if (cursor === "0-0") break;
+    }
+    if (orphaned) await recoverOrphans();
+  };
+  // Retries this consumer scheduled wake the loop when due, and a freed slot wakes it while
+  // redeliveries wait; the tick is for entries of consumers that died (idle for claimIdleMs) and
+  // retries handed over by one that stopped. Polling faster costs CPU on an idle machine.
+  const reclaimEveryMs = Math.min(1_000, Math.max(50, Math.floor(deps.claimIdleMs / 4)));
+  const reclaimLoop = async () => {
+    let failing = false;
+    while (!stopping) {
+      if (!wakeMissed) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(wakeReclaim, reclaimEveryMs);
+          reclaimWaiter = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      wakeMissed = false;
+      if (stopping) break;
+      try {
+        await reclaimOnce();
+        failing = false;
+      } catch (thrown) {
+        if (isNoGroupError(thrown)) {
+          await deps.onGroupMissing?.(sub).catch(() => {});
+          await ensureGroup(redis, stream, group).catch(() => {});
+        } else if (!failing) slog.warn("reclaim failed; retrying every tick", { err: toError(thrown) });
+        failing = true;
+      }
+    }
+  };
+
+  // A process restarted under its old name finishes what its previous life left pending before
+  // reading anything new, instead of waiting CLAIM_IDLE_MS and racing the other consumers for it.
+  const takeBackOwnPending = async () => {
+    let after = "-";
+    while (!stopping) {
+      await waitForSlot();
+      if (stopping) break;
+      const count = freeSlots() * batchSize;
+      const page = await claimOwnPending(redis, stream, orphans, group, consumer, after, count);
+      if (page.deleted.length > 0) orphansSeen = true;
+      dispatchAll(await attemptsOf(redis, failures, page.entries));
+      if (page.scanned < count) break;
+      after = `(${page.last}`;
+    }
+  };
+
+  keeper.start();
+  const loops = takeBackOwnPending()
+    .catch((thrown) => slog.warn("could not take back this consumer's pending entries; they are reclaimed once idle", { err: toError(thrown) }))
+    .then(() => Promise.all([readLoop(), reclaimLoop()]));
+
+  return {
+    handler: group,
+    eventType: sub.eventType,
+    stream,
+    inFlight: () => held.size,
+    async stop(deadline) {
+      stopping = true;
+      abort.abort();
+      slotWaiter?.();
+      wakeReclaim();
+      const timeUp = new AbortController();
+      const deadlinePassed = sleep(Math.max(0, deadline - Date.now()), timeUp.signal);
+      // A read already sent returns within blockMs; its entries are run like any other.
+      await Promise.race([loops, deadlinePassed]);
+      await Promise.race([Promise.allSettled([...runs]), deadlinePassed]);
+      timeUp.abort();
+      await keeper.handOver();
+      blocking.disconnect();
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import type Redis from "ioredis";
+import type { OutboxRow } from "./claim.ts";
+import { encodeEvent } from "../redis/entry.ts";
+import { isReservedEventType, keys } from "../redis/keys.ts";
+
+/** The row's event type names one of the service's own keys: no stream may be written there. */
+export class ReservedTypeError extends Error {
+  override name = "ReservedTypeError";
+}
+
+/**
+ * True when an XADD failed because of the row itself (its type is reserved, or its stream key
+ * holds something that is not a stream), so retrying cannot help; false for Redis being down,
+ * out of memory or read-only, which retrying fixes.
+ */
+export function isUnpublishable(err: Error): boolean {
+  return err instanceof ReservedTypeError || err.name === "ReservedTypeError" || err.message.startsWith("WRONGTYPE");
+}
+
+/**
+ * XADDs each row to `<prefix>:<event_type>` in one pipeline and returns, in row order, each new
+ * entry id or the error that row's XADD failed with. One row failing does not undo the others.
+ */
+export async function xaddRows(redis: Redis, prefix: string, rows: OutboxRow[], target?: string): Promise<(string | Error)[]> {
+  const pipeline = redis.pipeline();
+  const sent: number[] = [];
+  const out: (string | Error)[] = rows.map((row) =>
+    isReservedEventType(row.event_type) ? new ReservedTypeError(`event type "${row.event_type}" is reserved: its stream key is one of the service's own`) : "",
+  );
+  for (const [i, row] of rows.entries()) {
+    if (out[i] instanceof Error) continue;
+    sent.push(i);
+    const fields = encodeEvent({
+      id: row.id,
+      type: row.event_type,
+      aggregateId: row.aggregate_id,
+      tenantId: row.tenant_id,
+      occurredAt: new Date(row.created_at).toISOString(),
+      payload: row.payload,
+      target: target ?? null,
+    });
+    pipeline.xadd(keys.stream(prefix, row.event_type), "*", ...fields);
+  }
+  const results = sent.length ? ((await pipeline.exec()) ?? []) : [];
+  sent.forEach((rowIndex, i) => {
+    const [err, id] = results[i] ?? [new Error("no reply"), null];
+    out[rowIndex] = err ?? (typeof id === "string" ? id : new Error(`XADD for outbox row ${rows[rowIndex]!.id} returned no id`));
+  });
+  return out;
+}
+
+/** Like xaddRows, but throws if any XADD failed; the entries that did get in are absorbed as duplicates by the consumers. */
+export async function publishRows(redis: Redis, prefix: string, rows: OutboxRow[], target?: string): Promise<string[]> {
+  return (await xaddRows(redis, prefix, rows, target)).map((result) => {
+    if (result instanceof Error) throw result;
+    return result;
+  });
+}

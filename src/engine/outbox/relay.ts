@@ -1,0 +1,136 @@
+import type Redis from "ioredis";
+import type { Sql } from "../db.ts";
+import { isReservedEventType, keys } from "../redis/keys.ts";
+import { isUnpublishable, xaddRows } from "./publish.ts";
+import { holdPublishBarrier } from "./barrier.ts";
+import { claimOutboxBatch, markPublished, type OutboxRow } from "./claim.ts";
+import { setAsideRows, type SetAside } from "./set-aside.ts";
+
+/** Rows published per event type. */
+export type PublishedCounts = Record<string, number>;
+
+export interface RelayDeps {
+  sql: Sql;
+  redis: Redis;
+  prefix: string;
+  batchSize: number;
+  /**
+   * The event types this service's subscriptions read. A row of any other type (a typo in another
+   * service's INSERT) is set aside as a `relay` dead letter instead of going to a stream nobody
+   * reads, unless some consumer group already reads its stream (a handler that only a newer
+   * version of the fleet runs, during a rolling deploy). Absent or empty: every type is published,
+   * for processes and tests that run only some of the handlers.
+   */
+  knownEventTypes?: ReadonlySet<string>;
+  /** Called after each batch commits, with its rows per event type (also when some of its rows failed). */
+  onPublished?: (counts: PublishedCounts) => void;
+  /** Called after a batch that set rows aside commits, with how many. */
+  onSetAside?: (count: number) => void;
+}
+
+/**
+ * Publishes one batch: claim (FOR UPDATE SKIP LOCKED), XADD in one pipeline, mark published the
+ * rows Redis accepted, commit. A row that can never go out (unknown type, reserved type, its
+ * stream key holds another type) is dead-lettered in the same transaction and so never holds
+ * back the rows behind it. Returns how many rows it took off the queue (published or set aside),
+ * or, once the rest is committed,
+ * throws if Redis itself failed some XADDs: only those rows stay unpublished, and nothing is
+ * dead-lettered for an outage. A crash between XADD and commit publishes those rows again on the
+ * next run; consumers absorb the duplicates.
+ */
+export async function relayBatch(deps: RelayDeps): Promise<number> {
+  const { sql, redis, prefix, batchSize, onPublished, onSetAside } = deps;
+  const { published, counts, setAside, failed } = await sql.begin(async (tx) => {
+    // Orders this batch against a recovery from Redis data loss: see recovery/recover.ts.
+    await holdPublishBarrier(tx, prefix);
+    const rows = await claimOutboxBatch(tx, batchSize);
+    const unknown = await unknownTypes(redis, prefix, rows, deps.knownEventTypes);
+    const toSend = rows.filter((r) => !unknown.has(r.event_type));
+    const results = toSend.length === 0 ? [] : await xaddRows(redis, prefix, toSend);
+    const ids: string[] = [];
+    const streamIds: string[] = [];
+    const aside: SetAside[] = rows.filter((r) => unknown.has(r.event_type)).map((row) => ({
+      row, reason: "unknown_event_type",
+      error: `event type "${row.event_type}" has no handler: no subscription of this service reads it and no consumer group exists on its stream`,
+    }));
+    let failed: { row: OutboxRow; err: Error }[] = [];
+    const counts: PublishedCounts = {};
+    toSend.forEach((row, i) => {
+      const result = results[i]!;
+      if (result instanceof Error) {
+        if (isUnpublishable(result)) aside.push({ row, reason: "unpublishable", error: `event type "${row.event_type}" cannot be published: ${result.message}` });
+        else failed.push({ row, err: result });
+      } else {
+        ids.push(row.id);
+        streamIds.push(result);
+        counts[row.event_type] = (counts[row.event_type] ?? 0) + 1;
+      }
+    });
+    if (ids.length > 0) await markPublished(tx, ids, streamIds);
+    if (aside.length > 0) {
+      try {
+        await setAsideRows(tx, redis, prefix, aside);
+      } catch (thrown) {
+        // Redis refused the dead-letter copies (it is failing as a whole): those rows stay
+        // unpublished and are tried again. A PostgreSQL error aborts the transaction anyway.
+        const err = thrown instanceof Error ? thrown : new Error(String(thrown));
+        failed = [...failed, ...aside.map(({ row }) => ({ row, err }))];
+        aside.length = 0;
+      }
+    }
+    return { published: ids.length, counts, setAside: aside.length, failed };
+  });
+  // Reported once committed, before a failure is thrown: these rows are out whatever follows.
+  if (published > 0) onPublished?.(counts);
+  if (setAside > 0) onSetAside?.(setAside);
+  const [first] = failed;
+  if (first) {
+    throw new Error(
+      `XADD failed for ${failed.length} outbox row(s), first ${first.row.id} (${first.row.event_type}): ${first.err.message}`,
+      { cause: first.err },
+    );
+  }
+  return published + setAside;
+}
+
+/**
+ * The batch's event types that no subscription knows and no consumer group reads. Throws when
+ * Redis cannot say (it is down): an outage must not dead-letter anything.
+ */
+async function unknownTypes(redis: Redis, prefix: string, rows: OutboxRow[], known: ReadonlySet<string> | undefined): Promise<Set<string>> {
+  const unknown = new Set<string>();
+  if (!known || known.size === 0) return unknown;
+  // Reserved types are refused by the XADD step, with a reason that says so.
+  const candidates = [...new Set(rows.map((r) => r.event_type))].filter((t) => !known.has(t) && !isReservedEventType(t));
+  if (candidates.length === 0) return unknown;
+  const pipeline = redis.pipeline();
+  for (const type of candidates) pipeline.xinfo("GROUPS", keys.stream(prefix, type));
+  const replies = (await pipeline.exec()) ?? [];
+  candidates.forEach((type, i) => {
+    const [err, groups] = replies[i] ?? [new Error("no reply"), null];
+    if (err && !/no such key|WRONGTYPE/i.test(err.message)) throw err;
+    if (err || (groups as unknown[]).length === 0) unknown.add(type);
+  });
+  return unknown;
+}
+
+/**
+ * Publishes batches until one comes back short of full, so a backlog drains in one run, with
+ * `concurrency` loops at once. Throws the first failure once every loop has stopped.
+ */
+export async function drainOutbox(deps: RelayDeps, shouldStop: () => boolean = () => false, concurrency = 1): Promise<number> {
+  // Several loops overlap one batch's PostgreSQL work with another's XADDs; SKIP LOCKED keeps
+  // them (like relays on several machines) from ever claiming the same row.
+  const loop = async () => {
+    let total = 0;
+    for (;;) {
+      const n = await relayBatch(deps);
+      total += n;
+      if (n < deps.batchSize || shouldStop()) return total;
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: concurrency }, loop));
+  const failure = results.find((r) => r.status === "rejected");
+  if (failure) throw failure.reason;
+  return results.reduce((sum, r) => sum + (r.status === "fulfilled" ? r.value : 0), 0);
+}

@@ -1,0 +1,139 @@
+import { toError } from "../support/errors.ts";
+import { withLock } from "../support/lock.ts";
+import type { Logger } from "../support/logger.ts";
+import { outageLog } from "../support/outage-log.ts";
+import { recreateGroupAtEnd } from "../delivery/groups.ts";
+import { keys } from "../redis/keys.ts";
+import type { Pair } from "./find-lost.ts";
+import { recoverStreams, type RecoveryDeps, type RecoveryReason, type RecoveryReport } from "./recover.ts";
+import { dropSentinel, readRunId, readSentinel } from "./sentinel.ts";
+
+export interface RecoveryStatus {
+  /** The last check that Redis still holds what the outbox says it should (a GET, every second). */
+  lastCheckAt: Date | null;
+  /** The last recovery this process ran, or null. */
+  last: RecoveryReport | null;
+  lastError: string | null;
+  running: boolean;
+}
+
+export interface RecoveryWatcher {
+  /** Checks now (recovering if needed), or waits for the check under way and runs one more. */
+  check(): Promise<void>;
+  /**
+   * A consumer group vanished under a running subscription: recreates it at the stream's end at
+   * once (so reading goes on) and drops the sentinel, so the recovery re-publishes what it needed.
+   */
+  groupLost(pair: Pair): Promise<void>;
+  status(): RecoveryStatus;
+  /** Stops checking and waits for a recovery under way to stop at its next page. */
+  stop(): Promise<void>;
+}
+
+export interface WatcherOptions extends Omit<RecoveryDeps, "signal"> {
+  log: Logger;
+  intervalMs?: number;
+  lockTtlMs?: number;
+}
+
+/**
+ * Watches for Redis losing data and recovers on its own: every `intervalMs` one GET of the
+ * sentinel; when it is missing (Redis lost its data, or a group was lost), or Redis restarted since
+ * it was written (its run id changed: writes acknowledged just before may be gone), one machine
+ * of the fleet takes the recovery lock and runs recoverStreams; the others find the sentinel
+ * back when they get the lock, and do nothing.
+ */
+export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 30_000, ...deps }: WatcherOptions): RecoveryWatcher {
+  const { redis, prefix } = deps;
+  const status: RecoveryStatus = { lastCheckAt: null, last: null, lastError: null, running: false };
+  const abort = new AbortController();
+  const outage = outageLog(log, "Redis data-loss check");
+  let runId: string | null = null;
+  let runIdAsked = false;
+  let current: Promise<void> | null = null;
+  let again = false;
+
+  const reasonToRecover = async (): Promise<RecoveryReason | null> => {
+    const sentinel = await readSentinel(redis, prefix);
+    if (!sentinel) return "missing";
+    return runId && sentinel.runId && sentinel.runId !== runId ? "restarted" : null;
+  };
+
+  const checkOnce = async () => {
+    if (!runIdAsked) runId = await readRunId(redis); // null where INFO is not allowed: the sentinel alone then
+    runIdAsked = true;
+    if (!(await reasonToRecover())) return;
+    const locked = await withLock(redis, keys.lock(prefix, "recovery"), lockTtlMs, async () => {
+      // Another machine may have recovered while this one waited for the lock: decide again.
+      runId = (await readRunId(redis)) ?? runId;
+      const reason = await reasonToRecover();
+      if (!reason) return null;
+      log.warn("Redis lost data or restarted; recovering from the outbox", { reason });
+      return recoverStreams({ ...deps, signal: abort.signal }, reason);
+    });
+    // Not acquired: another machine is recovering; the next tick looks again.
+    if (locked.acquired && locked.result) {
+      const report = locked.result;
+      status.last = report;
+      log.info("recovered from Redis data loss", {
+        reason: report.reason, republishedEvents: report.republishedEvents, restoredDeadLetters: report.restoredDeadLetters,
+        recreatedGroups: report.recreatedGroups, durationMs: report.durationMs,
+      });
+    }
+  };
+
+  const run = async () => {
+    do {
+      again = false;
+      try {
+        await checkOnce();
+        status.lastCheckAt = new Date();
+        status.lastError = null;
+        outage.ok();
+      } catch (thrown) {
+        if (abort.signal.aborted) break;
+        const err = toError(thrown);
+        status.lastError = err.message;
+        outage.failed(err);
+      }
+    } while (again && !abort.signal.aborted);
+  };
+
+  const check = (): Promise<void> => {
+    if (abort.signal.aborted) return Promise.resolve();
+    if (current) {
+      again = true;
+      return current;
+    }
+    status.running = true;
+    current = run().finally(() => {
+      current = null;
+      status.running = false;
+    });
+    return current;
+  };
+
+  // A reconnect may be to a restarted Redis (or a promoted replica): learn its run id again.
+  const onReady = () => void readRunId(redis).then((id) => (runId = id ?? runId)).then(() => check());
+  redis.on("ready", onReady);
+  const timer = setInterval(() => void check(), intervalMs);
+
+  return {
+    check,
+    async groupLost({ eventType, handler }) {
+      if (await recreateGroupAtEnd(redis, keys.stream(prefix, eventType), handler)) {
+        log.warn("consumer group was missing: recreated at the stream's end; recovering what it still needed from the outbox", { handler, eventType });
+        // Already missing: a recovery is due anyway (dropping it later could undo that one's sentinel).
+        if (await readSentinel(redis, prefix)) await dropSentinel(redis, prefix);
+      }
+      void check();
+    },
+    status: () => ({ ...status }),
+    async stop() {
+      clearInterval(timer);
+      redis.off("ready", onReady);
+      abort.abort();
+      await current;
+    },
+  };
+}

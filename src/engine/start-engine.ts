@@ -1,0 +1,133 @@
+import { claimConsumerName, type ConsumerIdentity } from "./delivery/consumer-identity.ts";
+import { resolveSubscriptions } from "./delivery/subscribe.ts";
+import { startSubscription, type RunningSubscription } from "./delivery/subscription.ts";
+import type { AnySchema } from "./db.ts";
+import { runMaintenance, scheduleMaintenance, scheduleStats } from "./maintenance/jobs.ts";
+import { resolveOptions, type EngineOptions } from "./options.ts";
+import { startRelay, type Relay, type RelayStatus } from "./outbox/relay-schedule.ts";
+import { startRecoveryWatcher, type RecoveryStatus, type RecoveryWatcher } from "./recovery/watcher.ts";
+import { duplicateRedis } from "./redis/client.ts";
+import { toError } from "./support/errors.ts";
+import { sleep } from "./support/sleep.ts";
+
+export interface EngineStatus {
+  /** False once stop() was called. */
+  running: boolean;
+  /** Null when this engine runs no relay. */
+  relay: RelayStatus | null;
+  consumers: {
+    /** This process's consumer name in every group. */
+    consumer: string;
+    /** Subscriptions this engine runs (0 when it runs no consumers). */
+    expected: number;
+    /** Subscriptions whose read loops have started. */
+    started: number;
+  };
+  /** Null when this engine does not watch for Redis data loss. */
+  recovery: RecoveryStatus | null;
+}
+
+export interface Engine {
+  relay: Relay | null;
+  /** Settles once the consumers run (after the consumer name was claimed), or the engine stopped first. */
+  consumersStarted: Promise<void>;
+  subscriptions(): RunningSubscription[];
+  /** What runs right now, for readiness and health checks; cheap, no I/O. */
+  status(): EngineStatus;
+  /** One maintenance pass (trim, retention, stale consumers) if no other machine is running one. */
+  runMaintenance(): Promise<boolean>;
+  /** Stops the relay and the reads, lets in-flight handlers finish within shutdownTimeoutMs. */
+  stop(): Promise<void>;
+}
+
+/** How long start-up waits for the first check for Redis data loss before starting the relay and consumers anyway. */
+const FIRST_RECOVERY_WAIT_MS = 5_000;
+
+/** Starts the delivery engine: relay, one consumer group per subscription, recovery, maintenance and stats. */
+export async function startEngine<TSchema extends AnySchema>(options: EngineOptions<TSchema>): Promise<Engine> {
+  const o = resolveOptions(options);
+  const { redis, log, prefix, parts } = o;
+  const subs = resolveSubscriptions(o.subscriptions, o.handlerDefaults);
+  const pairs = subs.map((s) => ({ eventType: s.eventType, handler: s.handler }));
+  const stopAbort = new AbortController();
+  const timers: (() => void)[] = [];
+
+  // Started (and checked once) before the relay and the consumers, so that on a fresh or emptied
+  // Redis they start on recreated groups; a recovery that takes longer goes on in the background.
+  const watcher: RecoveryWatcher | null = parts.recovery
+    ? startRecoveryWatcher({ sql: o.sql, redis, prefix, consumer: o.consumerName, log: log.child({ component: "recovery" }), subscriptions: pairs })
+    : null;
+  if (watcher) {
+    const waited = new AbortController();
+    await Promise.race([watcher.check(), sleep(FIRST_RECOVERY_WAIT_MS, waited.signal)]);
+    waited.abort();
+  }
+
+  const relay = parts.relay
+    ? startRelay({
+        sql: o.sql, redis, prefix, ...o.relay, log: log.child({ component: "relay" }),
+        knownEventTypes: o.knownEventTypes, onPublished: o.onPublished,
+      })
+    : null;
+
+  // Consumers start in the background: waiting for the consumer name (a restarted machine's old
+  // claim) must not hold back the relay or the HTTP API.
+  let identity: ConsumerIdentity | null = null;
+  const running: RunningSubscription[] = [];
+  const subscriptionDeps = {
+    db: o.db, sql: o.sql, redis, prefix, consumer: o.consumerName,
+    claimIdleMs: o.claimIdleMs, blockMs: o.readBlockMs, log, relay: relay ?? undefined, onOutcome: o.onOutcome,
+    idempotencyTtlMs: o.idempotencyTtlMs,
+    onGroupMissing: watcher ? (sub: { eventType: string; handler: string }) => watcher.groupLost(sub) : undefined,
+  };
+  const startConsumers = async () => {
+    if (!parts.consumers || subs.length === 0) return;
+    identity = await claimConsumerName({
+      redis, prefix, name: o.consumerName, log, signal: stopAbort.signal,
+      onLost: () => o.onFatal?.("consumer name taken over by another process"),
+    });
+    if (!identity) return; // stopped while waiting for the name
+    for (const sub of subs) {
+      while (!stopAbort.signal.aborted) {
+        const blocking = duplicateRedis(redis, o.readBlockMs);
+        try {
+          running.push(await startSubscription({ ...subscriptionDeps, blocking }, sub));
+          break;
+        } catch (thrown) {
+          blocking.disconnect();
+          log.warn("could not start a consumer; retrying", { handler: sub.handler, eventType: sub.eventType, err: toError(thrown) });
+          await sleep(1_000, stopAbort.signal);
+        }
+      }
+    }
+    if (running.length === subs.length) {
+      log.info("consumers started", { consumer: o.consumerName, subscriptions: subs.map((s) => `${s.handler}@${s.eventType}`) });
+    }
+  };
+  const consumersStarted = startConsumers();
+
+  const maintain = () => runMaintenance(o, pairs, stopAbort.signal);
+  if (parts.maintenance) timers.push(scheduleMaintenance(o, maintain));
+  if (parts.stats) timers.push(scheduleStats(o, () => relay?.status()));
+
+  return {
+    relay,
+    consumersStarted,
+    subscriptions: () => running,
+    status: () => ({
+      running: !stopAbort.signal.aborted,
+      relay: relay?.status() ?? null,
+      consumers: { consumer: o.consumerName, expected: parts.consumers ? subs.length : 0, started: running.length },
+      recovery: watcher?.status() ?? null,
+    }),
+    runMaintenance: maintain,
+    async stop() {
+      const deadline = Date.now() + o.shutdownTimeoutMs;
+      stopAbort.abort();
+      for (const stopTimer of timers) stopTimer();
+      await consumersStarted;
+      await Promise.all([relay?.stop(), watcher?.stop(), ...running.map((s) => s.stop(deadline))]);
+      await (identity as ConsumerIdentity | null)?.release();
+    },
+  };
+}

@@ -3,7 +3,8 @@ import { z } from "zod";
 import { UnrecoverableError } from "../src/engine/support/errors.ts";
 import type { OutboxRow } from "../src/engine/outbox/claim.ts";
 import { subscribe, type HandlerContext } from "../src/engine/delivery/subscribe.ts";
-import { moveToDeadLetter, recordDeadLetter, type DeadLetter } from "../src/engine/dead-letters/record.ts";
+import { moveToDeadLetter } from "../src/engine/dead-letters/move.ts";
+import { insertDeadLetters, newDeadLetter, type DeadLetterRow } from "../src/engine/dead-letters/row.ts";
 import { ensureGroup } from "../src/engine/delivery/groups.ts";
 import { keys } from "../src/engine/redis/keys.ts";
 import type { OutcomeReport } from "../src/engine/index.ts";
@@ -306,24 +307,24 @@ test("maintenance deletes retried and deleted dead letters resolved longer ago t
 });
 
 /** An entry delivered to group "h" and not acked, and the dead letter the engine would record for it. */
-async function pendingEntry(): Promise<DeadLetter> {
+async function pendingEntry(): Promise<DeadLetterRow> {
   const stream = keys.stream(ctx.prefix, "user.created");
   await ensureGroup(ctx.redis, stream, "h");
   const eventId = crypto.randomUUID();
   const entryId = (await ctx.redis.xadd(stream, "*", "id", eventId, "type", "user.created", "payload", '{"userId":"u1"}'))!;
   await ctx.redis.xreadgroup("GROUP", "h", "c1", "STREAMS", stream, ">");
-  return {
-    eventId, eventType: "user.created", handler: "h", stream, entryId, reason: "max_attempts", error: "first failure", attempts: 5,
-    failedAt: new Date().toISOString(), payload: '{"userId":"u1"}', aggregateId: null, tenantId: null, occurredAt: new Date().toISOString(),
-  };
+  return newDeadLetter({
+    event_id: eventId, event_type: "user.created", handler: "h", stream, entry_id: entryId, reason: "max_attempts", error: "first failure", attempts: 5,
+    payload: '{"userId":"u1"}', aggregate_id: null, tenant_id: null, occurred_at: Date.now(),
+  });
 }
 
 test("an entry dead-lettered again after a crash between its row and the MULTI is recorded once, as first recorded", async () => {
   const dl = await pendingEntry();
   const deps = { sql: ctx.sql, redis: ctx.redis, prefix: ctx.prefix };
-  await recordDeadLetter(ctx.sql, dl); // the process died here: the entry is still pending
-  const moved = await moveToDeadLetter(deps, "h", { ...dl, attempts: 6, error: "no attempt left" });
-  expect(await moveToDeadLetter(deps, "h", { ...dl, attempts: 7, error: "no attempt left" })).toEqual(moved);
+  await insertDeadLetters(ctx.sql, [dl]); // the process died here: the entry is still pending
+  const moved = await moveToDeadLetter(deps, "h", { ...dl, id: crypto.randomUUID(), attempts: 6, error: "no attempt left" });
+  expect(await moveToDeadLetter(deps, "h", { ...dl, id: crypto.randomUUID(), attempts: 7, error: "no attempt left" })).toEqual(moved);
 
   const rows = await ctx.sql`select id, error, attempts, dlq_entry_id from dead_letters`;
   expect(rows.map((r) => ({ ...r }))).toEqual([{ id: moved.id, error: "first failure", attempts: 5, dlq_entry_id: moved.dlqEntryId }]);
@@ -336,9 +337,9 @@ test("an entry dead-lettered again after a crash between its row and the MULTI i
 
 test("an entry whose dead letter an operator resolved before its MULTI is only acked, with no Redis copy", async () => {
   const dl = await pendingEntry();
-  const row = await recordDeadLetter(ctx.sql, dl);
-  await ctx.sql`update dead_letters set status = 'deleted', resolved_at = now() where id = ${row.id}`;
-  expect(await moveToDeadLetter({ sql: ctx.sql, redis: ctx.redis, prefix: ctx.prefix }, "h", dl)).toEqual({ id: row.id, dlqEntryId: null });
+  const [row] = await insertDeadLetters(ctx.sql, [dl]);
+  await ctx.sql`update dead_letters set status = 'deleted', resolved_at = now() where id = ${row!.id}`;
+  expect(await moveToDeadLetter({ sql: ctx.sql, redis: ctx.redis, prefix: ctx.prefix }, "h", dl)).toEqual({ id: row!.id, dlqEntryId: null });
   expect(await readDeadLetters(ctx)).toEqual([]);
   expect(((await ctx.redis.xpending(dl.stream, "h")) as [number])[0]).toBe(0);
 });

@@ -32,7 +32,8 @@ export type { LogFields, Logger } from "./support/logger.ts";
 export type { AnySchema, EngineDb, EngineTx, Sql } from "./db.ts";
 
 // The operators' API: dead letters, queues and the outbox as the engine sees them
-export type { DlqDeps as AdminDeps, DeadLetterFilter, DeadLetterStatus } from "./dead-letters/rows.ts";
+export type { AdminDeps, DeadLetterFilter } from "./admin/letters.ts";
+export type { DeadLetterReason, DeadLetterStatus } from "./dead-letters/row.ts";
 export {
   decodeCursor, encodeCursor, getDeadLetter, listDeadLetters,
   type Cursor, type DeadLetterDetail, type DeadLetterItem, type ListOptions,

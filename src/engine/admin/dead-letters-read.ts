@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Sql } from "../db.ts";
-import { columns, filterSql, type DeadLetterFilter, type DeadLetterRow, type DeadLetterStatus } from "../dead-letters/rows.ts";
+import { columns, type DeadLetterRow, type DeadLetterStatus } from "../dead-letters/row.ts";
+import { filterSql, type DeadLetterFilter } from "./letters.ts";
 
 export interface DeadLetterItem {
   id: string;

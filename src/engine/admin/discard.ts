@@ -1,5 +1,6 @@
-import { RELAY_HANDLER } from "../outbox/set-aside.ts";
-import { lockDeadLetters, markResolved, removeRedisCopies, type DlqDeps } from "../dead-letters/rows.ts";
+import { RELAY_HANDLER } from "../dead-letters/row.ts";
+import { removeCopies } from "../dead-letters/copies.ts";
+import { lockDeadLetters, markResolved, type AdminDeps } from "./letters.ts";
 
 export type DeleteResult = "deleted" | "not_found" | "not_open";
 
@@ -10,7 +11,7 @@ export type DeleteResult = "deleted" | "not_found" | "not_open";
  * commit; a Redis failure leaves it open. Deleting a deleted letter again changes nothing. A
  * `relay` dead letter is only resolved: its outbox row stays out of the relay's queue.
  */
-export async function deleteDeadLetter(deps: DlqDeps, id: string): Promise<DeleteResult> {
+export async function deleteDeadLetter(deps: AdminDeps, id: string): Promise<DeleteResult> {
   return deps.sql.begin(async (tx): Promise<DeleteResult> => {
     const [row] = await lockDeadLetters(tx, [id]);
     if (!row) return "not_found";
@@ -22,7 +23,7 @@ export async function deleteDeadLetter(deps: DlqDeps, id: string): Promise<Delet
         on conflict do nothing`;
     }
     await markResolved(tx, [row.id], "deleted");
-    await removeRedisCopies(deps.redis, deps.prefix, [row]);
+    await removeCopies(deps.redis, deps.prefix, [row]);
     deps.log.info("dead letter deleted", { deadLetterId: row.id, eventId: row.event_id, handler: row.handler });
     return "deleted";
   });

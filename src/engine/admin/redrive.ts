@@ -1,10 +1,14 @@
 import { holdPublishBarrier } from "../outbox/barrier.ts";
 import type { OutboxRow } from "../outbox/claim.ts";
-import { RELAY_HANDLER, requeueOutboxRows } from "../outbox/set-aside.ts";
+import { RELAY_HANDLER } from "../dead-letters/row.ts";
+import { requeueOutboxRows } from "../outbox/set-aside.ts";
 import { ensureGroup } from "../delivery/groups.ts";
 import { keys } from "../redis/keys.ts";
 import { publishRows } from "../outbox/publish.ts";
-import { columns, filterSql, lockDeadLetters, markResolved, removeRedisCopies, type DeadLetterFilter, type DeadLetterRow, type DlqDeps, type Q } from "../dead-letters/rows.ts";
+import type { Q } from "../db.ts";
+import { removeCopies } from "../dead-letters/copies.ts";
+import { columns, type DeadLetterRow } from "../dead-letters/row.ts";
+import { filterSql, lockDeadLetters, markResolved, type AdminDeps, type DeadLetterFilter } from "./letters.ts";
 
 export type RetryResult =
   /** `entryId`: the re-driven stream entry; null for a `relay` dead letter, whose row goes back to the relay's queue. */
@@ -27,7 +31,7 @@ const BATCH_SIZE = 100;
  * back; a failed commit after it leaves the row open and at worst delivers the event twice, which
  * the handler's processed_events record absorbs.
  */
-export async function retryDeadLetter(deps: DlqDeps, id: string): Promise<RetryResult> {
+export async function retryDeadLetter(deps: AdminDeps, id: string): Promise<RetryResult> {
   return deps.sql.begin(async (tx): Promise<RetryResult> => {
     const [row] = await lockDeadLetters(tx, [id]);
     if (!row) return { outcome: "not_found" };
@@ -51,7 +55,7 @@ export async function countRetryable(sql: Q, filter: RetryFilter): Promise<numbe
  * rows; the work is bounded by the count at the start, so they are left for the next call.
  * Rows another request is resolving right now are skipped. Returns how many were retried.
  */
-export async function retryDeadLetters(deps: DlqDeps, filter: RetryFilter, batchSize = BATCH_SIZE): Promise<number> {
+export async function retryDeadLetters(deps: AdminDeps, filter: RetryFilter, batchSize = BATCH_SIZE): Promise<number> {
   let remaining = await countRetryable(deps.sql, filter);
   let retried = 0;
   while (remaining > 0) {
@@ -83,7 +87,7 @@ function retryableSql(q: Q, { ids, ...filter }: RetryFilter) {
  * (a row the relay set aside) instead puts its outbox row back in the relay's queue: the relay
  * then publishes it to every handler, or sets it aside again.
  */
-async function redrive(deps: DlqDeps, tx: Q, rows: DeadLetterRow[]): Promise<(string | null)[]> {
+async function redrive(deps: AdminDeps, tx: Q, rows: DeadLetterRow[]): Promise<(string | null)[]> {
   const { redis, prefix } = deps;
   // A recovery from Redis data loss must see this transaction's entries once it passed the barrier.
   await holdPublishBarrier(tx, prefix);
@@ -96,7 +100,7 @@ async function redrive(deps: DlqDeps, tx: Q, rows: DeadLetterRow[]): Promise<(st
     const added = await publishRows(redis, prefix, group.map(toOutboxRow), handler);
     group.forEach((r, i) => entryIds.set(r.id, added[i]!));
   }
-  await removeRedisCopies(redis, prefix, rows);
+  await removeCopies(redis, prefix, rows);
   await markResolved(tx, rows.map((r) => r.id), "retried");
   return rows.map((r) => entryIds.get(r.id) ?? null);
 }

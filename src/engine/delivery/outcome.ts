@@ -1,4 +1,4 @@
-import type { DeadLetterReason } from "../dead-letters/record.ts";
+import type { DeadLetterReason } from "../dead-letters/row.ts";
 
 export type Outcome = "processed" | "duplicate" | "skipped" | "retry" | "dead_lettered";
 

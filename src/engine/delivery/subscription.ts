@@ -7,10 +7,10 @@ import type { Waker } from "../outbox/write-event.ts";
 import { ClaimKeeper } from "./claim-keeper.ts";
 import { attemptsOf } from "./failures.ts";
 import { ensureGroup, isNoGroupError } from "./groups.ts";
-import type { HandlerOptions, Subscription } from "./subscribe.ts";
+import type { ResolvedSubscription } from "./subscribe.ts";
+import type { Delivery } from "./classify.ts";
+import { deliver, type PipelineDeps } from "./pipeline.ts";
 import { keys } from "../redis/keys.ts";
-import { processBatch, type BatchEntry } from "./process-batch.ts";
-import { processEntry } from "./process-entry.ts";
 import type { OutcomeReport } from "./outcome.ts";
 import { claimOwnPending, reclaimEntries } from "../redis/scripts.ts";
 import { recoverDeletedEntry } from "./recover.ts";
@@ -52,7 +52,7 @@ export interface RunningSubscription {
  * XAUTOCLAIM loop for entries that failed (once their backoff has passed) or whose consumer
  * died, and a claim keeper so an entry being worked on is never redelivered meanwhile.
  */
-export async function startSubscription(deps: SubscriptionDeps, sub: Subscription & { options: HandlerOptions }): Promise<RunningSubscription> {
+export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSubscription): Promise<RunningSubscription> {
   const { redis, blocking, consumer, log } = deps;
   const group = sub.handler;
   const stream = keys.stream(deps.prefix, sub.eventType);
@@ -83,7 +83,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
   await ensureGroup(redis, stream, group);
 
   const failures = keys.failures(deps.prefix, group, sub.eventType);
-  const entryDeps = {
+  const pipelineDeps: PipelineDeps = {
     failures,
     db: deps.db, sql: deps.sql, redis, prefix: deps.prefix, stream, log: slog, relay: deps.relay, signal: abort.signal,
     onOutcome: deps.onOutcome,
@@ -99,45 +99,30 @@ export async function startSubscription(deps: SubscriptionDeps, sub: Subscriptio
     outage: { failures: 0 },
   };
 
-  const settle = (id: string) => {
-    keeper.forget(id);
-    held.delete(id);
-  };
-  const startRun = (ids: string[], work: () => Promise<unknown>) => {
+  /** Runs entries (new ones, or redeliveries with their attempt numbers) through the pipeline, using one slot. */
+  const dispatch = (entries: Delivery[]) => {
+    const fresh = entries.filter((e) => !held.has(e.id));
+    if (fresh.length === 0) return;
+    const ids = fresh.map((e) => e.id);
     for (const id of ids) {
       held.add(id);
       keeper.hold(id);
     }
-    const task: Promise<unknown> = work()
+    const task: Promise<unknown> = deliver(pipelineDeps, sub, fresh)
       .catch((thrown) => slog.error("entries left pending after an error", { entryIds: ids, err: toError(thrown) }))
       .finally(() => {
-        for (const id of ids) settle(id);
+        for (const id of ids) {
+          keeper.forget(id);
+          held.delete(id);
+        }
         runs.delete(task);
         slotWaiter?.();
         if (redeliveryDue) wakeReclaim();
       });
     runs.add(task);
   };
-
-  const dispatchOne = (e: BatchEntry) => startRun([e.id], () => processEntry(entryDeps, sub, e.id, e.fields, e.attempt, e.deliveries));
-
-  /**
-   * Runs entries (new ones, or redeliveries with their attempt numbers) as one transaction, using
-   * one slot; a batch that fails is run again entry by entry.
-   */
-  const dispatch = (entries: BatchEntry[]) => {
-    const fresh = entries.filter((e) => !held.has(e.id));
-    if (fresh.length === 0) return;
-    if (fresh.length === 1) return dispatchOne(fresh[0]!);
-    startRun(fresh.map((e) => e.id), async () => {
-      for (const e of await processBatch(entryDeps, sub, fresh)) {
-        await processEntry(entryDeps, sub, e.id, e.fields, e.attempt, e.deliveries);
-        settle(e.id);
-      }
-    });
-  };
   /** Splits what one read or claim returned into batches, one slot each (the count asked for fits). */
-  const dispatchAll = (entries: BatchEntry[]) => {
+  const dispatchAll = (entries: Delivery[]) => {
     for (let i = 0; i < entries.length; i += batchSize) dispatch(entries.slice(i, i + batchSize));
   };
 

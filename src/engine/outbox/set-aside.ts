@@ -1,14 +1,10 @@
-import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
-import type postgres from "postgres";
-import { addDeadLetterCopies, type DeadLetter, type DeadLetterReason } from "../dead-letters/record.ts";
+import type { Q } from "../db.ts";
+import { addCopies } from "../dead-letters/copies.ts";
+import { insertDeadLetters, newDeadLetter, RELAY_HANDLER, type DeadLetterReason } from "../dead-letters/row.ts";
 import { keys } from "../redis/keys.ts";
 import type { OutboxRow } from "./claim.ts";
 
-type Q = postgres.Sql | postgres.TransactionSql;
-
-/** The `handler` of the dead letters the relay writes; no subscription may use this name. */
-export const RELAY_HANDLER = "relay";
 
 export interface SetAside {
   row: OutboxRow;
@@ -25,24 +21,17 @@ export interface SetAside {
  */
 export async function setAsideRows(tx: Q, redis: Redis, prefix: string, items: SetAside[]): Promise<void> {
   if (items.length === 0) return;
-  const failedAt = new Date().toISOString();
-  const letters = items.map(({ row, reason, error }) => ({
-    id: randomUUID(),
-    dl: {
-      eventId: row.id, eventType: row.event_type, handler: RELAY_HANDLER, stream: keys.stream(prefix, row.event_type),
-      entryId: "", reason, error, attempts: 1, failedAt, payload: row.payload,
-      aggregateId: row.aggregate_id, tenantId: row.tenant_id, occurredAt: new Date(row.created_at).toISOString(),
-    } satisfies DeadLetter,
-  }));
-  // No stream entry exists; the dead letter's own id keeps (handler, stream, entry_id) unique.
-  for (const l of letters) l.dl.entryId = `relay:${l.id}`;
-  const copies = await addDeadLetterCopies(redis, prefix, letters);
-  await tx`
-    insert into dead_letters ${tx(letters.map(({ id, dl }, i) => ({
-      id, event_id: dl.eventId, event_type: dl.eventType, handler: dl.handler, stream: dl.stream, entry_id: dl.entryId,
-      reason: dl.reason, error: dl.error, attempts: dl.attempts, payload: dl.payload, aggregate_id: dl.aggregateId,
-      tenant_id: dl.tenantId, occurred_at: dl.occurredAt, failed_at: dl.failedAt, dlq_entry_id: copies[i]!,
-    })))}`;
+  const letters = items.map(({ row, reason, error }) => {
+    const letter = newDeadLetter({
+      event_id: row.id, event_type: row.event_type, handler: RELAY_HANDLER, stream: keys.stream(prefix, row.event_type),
+      entry_id: "", reason, error, attempts: 1, payload: row.payload,
+      aggregate_id: row.aggregate_id, tenant_id: row.tenant_id, occurred_at: new Date(row.created_at).getTime(),
+    });
+    // No stream entry exists; the dead letter's own id keeps (handler, stream, entry_id) unique.
+    return { ...letter, entry_id: `relay:${letter.id}` };
+  });
+  const copies = await addCopies(redis, prefix, letters);
+  await insertDeadLetters(tx, letters.map((l, i) => ({ ...l, dlq_entry_id: copies[i]! })));
   await tx`update outbox set published_at = now(), stream_id = null where id = any(${items.map((i) => i.row.id)}::uuid[])`;
 }
 

@@ -1,7 +1,7 @@
 import type Redis from "ioredis";
 import type { Sql } from "../db.ts";
-import { columns, type DeadLetterRow } from "../dead-letters/rows.ts";
-import { addDeadLetterCopies, removeDeadLetterCopies, replaceDeadLetterEntryId, type DeadLetter, type DeadLetterReason } from "../dead-letters/record.ts";
+import { addCopies, removeCopyEntries } from "../dead-letters/copies.ts";
+import { columns, setCopyEntryId, type DeadLetterRow } from "../dead-letters/row.ts";
 import { keys } from "../redis/keys.ts";
 
 const PAGE = 500;
@@ -32,24 +32,14 @@ export async function restoreDeadLetterCopies(sql: Sql, redis: Redis, prefix: st
       return !err && (entries as unknown[]).length > 0;
     }).map((r) => r.id));
     const missing = rows.filter((r) => !present.has(r.id));
-    const copies = await addDeadLetterCopies(redis, prefix, missing.map((r) => ({ id: r.id, dl: toDeadLetter(r) })));
+    const copies = await addCopies(redis, prefix, missing);
     for (const [i, r] of missing.entries()) {
-      if (await replaceDeadLetterEntryId(sql, r.id, r.dlq_entry_id, copies[i]!)) restored++;
-      else await removeDeadLetterCopies(redis, prefix, [{ dlqEntryId: copies[i]!, eventType: r.event_type }]);
+      if (await setCopyEntryId(sql, r.id, r.dlq_entry_id, copies[i]!)) restored++;
+      else await removeCopyEntries(redis, prefix, [{ dlqEntryId: copies[i]!, eventType: r.event_type }]);
     }
     const last = rows[rows.length - 1]!;
     after = { failedAt: last.failed_key, id: last.id };
     if (rows.length < PAGE) break;
   }
   return restored;
-}
-
-/** The dead letter as its Redis copy records it, rebuilt from its row. */
-function toDeadLetter(r: DeadLetterRow): DeadLetter {
-  return {
-    eventId: r.event_id ?? "", eventType: r.event_type, handler: r.handler, stream: r.stream, entryId: r.entry_id,
-    reason: r.reason as DeadLetterReason, error: r.error, attempts: r.attempts, failedAt: new Date(r.failed_at).toISOString(),
-    payload: r.payload, aggregateId: r.aggregate_id, tenantId: r.tenant_id,
-    occurredAt: r.occurred_at === null ? "" : new Date(r.occurred_at).toISOString(),
-  };
 }

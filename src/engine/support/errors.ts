@@ -21,3 +21,9 @@ export function toError(thrown: unknown): Error {
     return new Error(String(thrown));
   }
 }
+
+/** True when `err` or one of the errors it wraps (`cause`, a few levels deep) passes `test`. */
+export function someCause(err: unknown, test: (e: Error) => boolean): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) if (test(e)) return true;
+  return false;
+}

@@ -1,3 +1,5 @@
+import { someCause } from "./errors.ts";
+
 // Errors that mean "a dependency is down", as opposed to "this request or this code is wrong":
 // the HTTP API answers them with 503, and the engine does not count them against an event.
 
@@ -12,9 +14,12 @@ const UNAVAILABLE_SQLSTATE = /^(08...|57P01|57P02|57P03|53300)$/;
 
 const REDIS_DOWN = /Connection is closed|Stream isn't writeable|Reached the max retries per request|connect ECONNREFUSED|LOADING|READONLY|MASTERDOWN/;
 
-/** True when `err` says PostgreSQL or Redis could not be reached or is not accepting work. */
+/** True when `err` (or what it wraps: drizzle wraps the driver's error) says PostgreSQL or Redis could not be reached or is not accepting work. */
 export function isUnavailableError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
+  return someCause(err, unavailable);
+}
+
+function unavailable(err: Error): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === "string" && (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
   if (err.name === "MaxRetriesPerRequestError") return true;
@@ -31,7 +36,10 @@ const CONNECTION_LOST_CODES = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", 
  * (`fetch` to a provider: ECONNREFUSED, ETIMEDOUT) is the handler's failure and uses up an attempt.
  */
 export function isConnectionLost(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
+  return someCause(err, connectionLost);
+}
+
+function connectionLost(err: Error): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === "string" && (CONNECTION_LOST_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
   return err.name === "MaxRetriesPerRequestError" || /Connection is closed|Stream isn't writeable/.test(err.message);

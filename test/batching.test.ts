@@ -1,5 +1,5 @@
 // First deliveries are committed in batches; a batch must never change what happens to one event.
-import { afterEach, beforeEach, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { z } from "zod";
 import { subscribe, type HandlerContext } from "../src/engine/delivery/subscribe.ts";
@@ -117,4 +117,79 @@ test("with a lockKey, a batch runs its events in key order, keeping stream order
       expect(ns).toEqual([...ns].sort((a, b) => a - b));
     }
   }
+});
+
+describe("handleBatch (set-based handlers)", () => {
+  const txid = async (c: HandlerContext) => ((await c.tx.execute(sql`select txid_current()::text as txid`)) as unknown as { txid: string }[])[0]!.txid;
+
+  test("gets only the events its handler has not processed, in stream order, all in one transaction", async () => {
+    const ids = await insertJobs(60);
+    // Ten of them were processed before (a redelivery after a crash, say).
+    await ctx.sql`insert into processed_events (handler, event_id) select 'worker', unnest(${ids.slice(20, 30)}::uuid[])`;
+    const calls: { txid: string; ns: number[] }[] = [];
+    await ctx.startEngine([subscribe({
+      handler: "worker", eventType: "job.run", schema: job, options: { batchSize: 100, concurrency: 1 },
+      handleBatch: async (events, c) => {
+        calls.push({ txid: await txid(c), ns: events.map((e) => e.payload.n) });
+        for (const e of events) await record(c, e.id, e.payload.n);
+      },
+    })]);
+    await waitFor("every new effect", async () => (await effects()).length === 50);
+    const seen = calls.flatMap((c) => c.ns);
+    expect(seen).toEqual([...Array.from({ length: 20 }, (_, i) => i), ...Array.from({ length: 30 }, (_, i) => i + 30)]);
+    expect(new Set(calls.map((c) => c.txid)).size).toBe(calls.length);
+    expect(calls.length).toBeLessThan(50);
+    await waitFor("nothing pending", async () => (await pendingOf(ctx, "job.run", "worker")) === 0);
+  });
+
+  test("a failing batch falls back to one transaction per event: the bad event changes nothing, the others commit once", async () => {
+    const reports: OutcomeReport[] = [];
+    const ids = await insertJobs(30);
+    const sizes: number[] = [];
+    await ctx.startEngine([subscribe({
+      handler: "worker", eventType: "job.run", schema: job,
+      options: { batchSize: 100, concurrency: 1, maxAttempts: 2, backoff: { initialMs: 50, multiplier: 1, maxMs: 50 } },
+      handleBatch: async (events, c) => {
+        sizes.push(events.length);
+        for (const e of events) {
+          await record(c, e.id, e.payload.n);
+          if (e.payload.n === 13) throw new Error("poison 13");
+        }
+      },
+    })], { onOutcome: (r) => reports.push(r) });
+    await waitFor("the dead letter", async () => (await readDeadLetters(ctx)).length === 1);
+    await waitFor("every other effect", async () => (await effects()).length === 29);
+    const rows = await effects();
+    expect(rows.some((r) => r.event_id === ids[13])).toBe(false);
+    expect(new Set(rows.map((r) => r.event_id)).size).toBe(29);
+    // The batch, then every event alone (handleBatch with one event), then the retry of the bad one.
+    expect(sizes.filter((n) => n > 1).length).toBeGreaterThanOrEqual(1);
+    expect(sizes.filter((n) => n === 1).length).toBeGreaterThanOrEqual(30);
+    expect((await readDeadLetters(ctx))[0]).toMatchObject({ eventId: ids[13], reason: "max_attempts", error: "poison 13" });
+    await waitFor("every outcome reported", () => reports.filter((r) => r.outcome === "processed").length === 29);
+  });
+
+  test("with handle too, a single event runs handle and a batch runs handleBatch", async () => {
+    await insertJobs(10);
+    const used: string[] = [];
+    await ctx.startEngine([subscribe({
+      handler: "worker", eventType: "job.run", schema: job, options: { batchSize: 100, concurrency: 1 },
+      handleBatch: async (events, c) => {
+        used.push(`batch:${events.length}`);
+        for (const e of events) await record(c, e.id, e.payload.n);
+      },
+      handle: async (e, c) => {
+        used.push("single");
+        await record(c, e.id, e.payload.n);
+      },
+    })]);
+    await waitFor("ten effects", async () => (await effects()).length === 10);
+    // However the relay and the reads split them: never handleBatch with one event.
+    expect(used.some((u) => u.startsWith("batch:"))).toBe(true);
+    expect(used.filter((u) => u === "batch:1")).toEqual([]);
+    const before = used.length;
+    await insertJobs(1);
+    await waitFor("the eleventh", async () => (await effects()).length === 11);
+    expect(used.slice(before)).toEqual(["single"]);
+  });
 });

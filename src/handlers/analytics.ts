@@ -1,17 +1,27 @@
-import type { Tx } from "../db/client.ts";
 import type { EventPayload, EventType } from "../events/catalog.ts";
-import { countForTenant, nameTenant } from "../tenants/tenant-stats.ts";
-import { on } from "./on.ts";
 import type { StreamEvent, Subscription } from "../engine/index.ts";
+import { addToCounters, nameTenants, type Counter, type TenantDelta } from "../tenants/tenant-stats.ts";
+import { onBatch } from "./on.ts";
+
+type Event<T extends EventType> = StreamEvent<EventPayload<T>>;
 
 /**
- * Each run changes its tenant's one tenant_stats row, so batches lock those rows in tenant order
- * (lockKey). Events from other services may name no tenant; those are not counted anywhere.
+ * Counts a batch of events set-based: summed per tenant in memory, then one statement for every
+ * tenant of the batch (locking their rows in tenant order). Events from other services may name
+ * no tenant; those are not counted anywhere.
  */
-function perTenant<T extends EventType>(eventType: T, tenantOf: (e: StreamEvent<EventPayload<T>>) => string | null | undefined, apply: (tx: Tx, tenantId: string, e: StreamEvent<EventPayload<T>>) => Promise<void>): Subscription {
-  return on(eventType, "analytics", async (e, { tx }) => {
-    const tenantId = tenantOf(e);
-    if (tenantId) await apply(tx, tenantId, e);
+function count<T extends EventType>(eventType: T, counter: Counter, tenantOf: (e: Event<T>) => string | null | undefined, revenueOf: (e: Event<T>) => number = () => 0): Subscription {
+  return onBatch(eventType, "analytics", async (events, { tx }) => {
+    const byTenant = new Map<string, TenantDelta>();
+    for (const e of events) {
+      const tenantId = tenantOf(e);
+      if (!tenantId) continue;
+      const d = byTenant.get(tenantId) ?? { tenantId, count: 0, revenue: 0 };
+      d.count += 1;
+      d.revenue += revenueOf(e);
+      byTenant.set(tenantId, d);
+    }
+    await addToCounters(tx, counter, [...byTenant.values()]);
   }, { lockKey: (e) => tenantOf(e) ?? "" });
 }
 
@@ -23,14 +33,17 @@ function perTenant<T extends EventType>(eventType: T, tenantOf: (e: StreamEvent<
 export function analyticsHandlers(): Subscription[] {
   const payloadTenant = (e: { payload: { tenantId: string } }) => e.payload.tenantId;
   return [
-    perTenant("order.created", payloadTenant, (tx, t) => countForTenant(tx, t, "ordersCreated")),
-    perTenant("order.confirmed", payloadTenant, (tx, t) => countForTenant(tx, t, "ordersConfirmed")),
-    perTenant("order.rejected", payloadTenant, (tx, t) => countForTenant(tx, t, "ordersRejected")),
-    perTenant("order.paid", payloadTenant, (tx, t, e) => countForTenant(tx, t, "ordersPaid", e.payload.amount)),
+    count("order.created", "ordersCreated", payloadTenant),
+    count("order.confirmed", "ordersConfirmed", payloadTenant),
+    count("order.rejected", "ordersRejected", payloadTenant),
+    count("order.paid", "ordersPaid", payloadTenant, (e) => e.payload.amount),
     // Revenue is net: a paid order cancelled later takes its refund back out.
-    perTenant("order.cancellation_completed", payloadTenant, (tx, t, e) => countForTenant(tx, t, "ordersCancelled", -e.payload.refundAmount)),
-    perTenant("product.created", (e) => e.payload.tenantId ?? e.tenantId, (tx, t) => countForTenant(tx, t, "productsCreated")),
-    perTenant("user.created", (e) => e.tenantId, (tx, t) => countForTenant(tx, t, "usersCreated")),
-    perTenant("tenant.created", payloadTenant, (tx, t, e) => nameTenant(tx, t, e.payload.name, e.payload.slug)),
+    count("order.cancellation_completed", "ordersCancelled", payloadTenant, (e) => -e.payload.refundAmount),
+    count("product.created", "productsCreated", (e) => e.payload.tenantId ?? e.tenantId),
+    count("user.created", "usersCreated", (e) => e.tenantId),
+    onBatch("tenant.created", "analytics", (events, { tx }) =>
+      nameTenants(tx, events.map((e) => ({ tenantId: e.payload.tenantId, name: e.payload.name, slug: e.payload.slug }))),
+    { lockKey: (e) => e.payload.tenantId }),
   ];
 }
+

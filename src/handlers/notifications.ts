@@ -1,39 +1,63 @@
-import { eq, sql } from "drizzle-orm";
+import { inArray, sql } from "drizzle-orm";
 import type { ShopContext, Tx } from "../db/client.ts";
 import { notifications, orders } from "../db/schema.ts";
+import type { EventPayload, EventType } from "../events/catalog.ts";
+import type { StreamEvent, Subscription } from "../engine/index.ts";
 import * as messages from "../notifications/messages.ts";
 import type { Email, Transport } from "../notifications/transport.ts";
-import { on } from "./on.ts";
-import type { StreamEvent, Subscription } from "../engine/index.ts";
+import { onBatch } from "./on.ts";
+
+interface Addressee {
+  orderNumber: string;
+  customerEmail: string;
+  tenantId: string;
+}
+
+/** An e-mail for the event, and the tenant it is counted under; nothing for an event that sends none. */
+type Compose<T extends EventType> = (e: StreamEvent<EventPayload<T>>, order: Addressee | undefined) => { email: Email; tenantId: string | null } | undefined;
 
 /**
- * One e-mail per event: the `notifications` row is written in the handler's transaction, so it
- * exists exactly once. The transport runs before the commit; if the commit then fails the event
- * is retried and the e-mail may go out twice (at-least-once), never zero times.
+ * One e-mail per event, set-based: the orders a batch needs are read in one query, the e-mails
+ * are handed to the transport, and their `notifications` rows are written in one insert in the
+ * handler's transaction, so each exists exactly once. The transport runs before the commit; if
+ * the commit then fails the batch is retried and an e-mail may go out twice (at-least-once),
+ * never zero times.
  */
 export function notificationHandlers(transport: Transport): Subscription[] {
-  const deliver = async (event: StreamEvent, ctx: ShopContext, email: Email | undefined, tenantId: string | null) => {
-    if (!email) return;
-    await transport.send(email, ctx.signal);
-    await ctx.tx.insert(notifications).values({ eventId: event.id, eventType: event.type, tenantId, ...email, status: "sent", sentAt: sql`now()` });
-  };
+  const notify = <T extends EventType>(eventType: T, compose: Compose<T>, orderOf?: (e: StreamEvent<EventPayload<T>>) => string) =>
+    onBatch(eventType, "notifications", async (events, ctx) => {
+      const addressees = orderOf ? await findAddressees(ctx.tx, events.map(orderOf)) : new Map<string, Addressee>();
+      const mails = events.flatMap((e) => {
+        const composed = compose(e, orderOf && addressees.get(orderOf(e)));
+        return composed ? [{ event: e, ...composed }] : [];
+      });
+      await send(transport, mails.map((m) => m.email), ctx);
+      if (mails.length === 0) return;
+      await ctx.tx.insert(notifications).values(mails.map((m) => ({
+        eventId: m.event.id, eventType: m.event.type, tenantId: m.tenantId, ...m.email, status: "sent" as const, sentAt: sql`now()`,
+      })));
+    });
+  const byOrder = (e: { payload: { orderId: string } }) => e.payload.orderId;
   return [
-    on("order.confirmed", "notifications", (e, ctx) => deliver(e, ctx, messages.orderConfirmed(e.payload), e.payload.tenantId)),
-    on("order.rejected", "notifications", (e, ctx) => deliver(e, ctx, messages.orderRejected(e.payload), e.payload.tenantId)),
-    on("order.cancelled", "notifications", async (e, ctx) => {
-      const order = await findOrder(ctx.tx, e.payload.orderId);
-      await deliver(e, ctx, order && messages.cancellationReceived(order, e.payload.reason), order?.tenantId ?? null);
-    }),
-    on("payment.processed", "notifications", async (e, ctx) => {
-      const order = await findOrder(ctx.tx, e.payload.orderId);
-      await deliver(e, ctx, order && messages.paymentProcessed(order, e.payload), order?.tenantId ?? null);
-    }),
-    on("user.created", "notifications", (e, ctx) => deliver(e, ctx, messages.welcome(e.payload), e.tenantId)),
+    notify("order.confirmed", (e) => ({ email: messages.orderConfirmed(e.payload), tenantId: e.payload.tenantId })),
+    notify("order.rejected", (e) => ({ email: messages.orderRejected(e.payload), tenantId: e.payload.tenantId })),
+    notify("order.cancelled", (e, o) => o && { email: messages.cancellationReceived(o, e.payload.reason), tenantId: o.tenantId }, byOrder),
+    notify("payment.processed", (e, o) => o && { email: messages.paymentProcessed(o, e.payload), tenantId: o.tenantId }, byOrder),
+    notify("user.created", (e) => ({ email: messages.welcome(e.payload), tenantId: e.tenantId })),
   ];
 }
 
-/** The order's addressee; an event about an order this service does not hold sends nothing. */
-async function findOrder(tx: Tx, id: string) {
-  const [order] = await tx.select({ orderNumber: orders.orderNumber, customerEmail: orders.customerEmail, tenantId: orders.tenantId }).from(orders).where(eq(orders.id, id));
-  return order;
+/** Hands the batch's e-mails to the transport, a few at a time; the first failure fails the batch. */
+async function send(transport: Transport, emails: Email[], ctx: Pick<ShopContext, "signal">): Promise<void> {
+  const AT_ONCE = 16;
+  for (let i = 0; i < emails.length; i += AT_ONCE) {
+    await Promise.all(emails.slice(i, i + AT_ONCE).map((email) => transport.send(email, ctx.signal)));
+  }
+}
+
+/** The orders' addressees; an event about an order this service does not hold sends nothing. */
+async function findAddressees(tx: Tx, ids: string[]): Promise<Map<string, Addressee>> {
+  const rows = await tx.select({ id: orders.id, orderNumber: orders.orderNumber, customerEmail: orders.customerEmail, tenantId: orders.tenantId })
+    .from(orders).where(inArray(orders.id, [...new Set(ids)]));
+  return new Map(rows.map(({ id, ...addressee }) => [id, addressee]));
 }

@@ -4,23 +4,41 @@ import { tenantStats } from "../db/schema.ts";
 
 export type Counter = "ordersCreated" | "ordersConfirmed" | "ordersRejected" | "ordersCancelled" | "ordersPaid" | "productsCreated" | "usersCreated";
 
+/** What a batch adds to one tenant's counter. */
+export interface TenantDelta {
+  tenantId: string;
+  count: number;
+  revenue: number;
+}
+
 /**
- * Adds to one tenant's counters (creating the row at zero first). Runs in the analytics
- * handler's transaction, so an event counts exactly when its processed_events record commits.
+ * Adds to `counter` (and to revenue) of each tenant, creating rows at zero first, in one
+ * statement whatever the number of tenants. Rows are locked in tenant order, so two batches
+ * never deadlock on them. Runs in the analytics handler's transaction: the counts commit exactly
+ * when their events' processed_events records do.
  */
-export async function countForTenant(tx: Tx, tenantId: string, counter: Counter, revenueDelta = 0): Promise<void> {
+export async function addToCounters(tx: Tx, counter: Counter, deltas: TenantDelta[]): Promise<void> {
+  if (deltas.length === 0) return;
   const column = tenantStats[counter];
+  const sorted = [...deltas].sort((a, b) => (a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : 0));
   await tx.insert(tenantStats)
-    .values({ tenantId, [counter]: 1, revenue: revenueDelta })
+    .values(sorted.map((d) => ({ tenantId: d.tenantId, [counter]: d.count, revenue: d.revenue })))
     .onConflictDoUpdate({
       target: tenantStats.tenantId,
-      set: { [counter]: sql`${column} + 1`, revenue: sql`${tenantStats.revenue} + ${revenueDelta}`, updatedAt: sql`now()` },
+      set: {
+        [counter]: sql`${column} + excluded.${sql.identifier(column.name)}`,
+        revenue: sql`${tenantStats.revenue} + excluded.revenue`,
+        updatedAt: sql`now()`,
+      },
     });
 }
 
-export async function nameTenant(tx: Tx, tenantId: string, name: string, slug: string): Promise<void> {
-  await tx.insert(tenantStats).values({ tenantId, name, slug })
-    .onConflictDoUpdate({ target: tenantStats.tenantId, set: { name, slug, updatedAt: sql`now()` } });
+/** Names tenants (the last name given in a batch wins), in tenant order. */
+export async function nameTenants(tx: Tx, names: { tenantId: string; name: string; slug: string }[]): Promise<void> {
+  const last = new Map(names.map((n) => [n.tenantId, n]));
+  if (last.size === 0) return;
+  await tx.insert(tenantStats).values([...last.values()].sort((a, b) => (a.tenantId < b.tenantId ? -1 : 1)))
+    .onConflictDoUpdate({ target: tenantStats.tenantId, set: { name: sql`excluded.name`, slug: sql`excluded.slug`, updatedAt: sql`now()` } });
 }
 
 /** A tenant's counters; all zero for a tenant no event has named yet. */

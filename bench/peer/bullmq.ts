@@ -7,10 +7,11 @@ import { REDIS_URL, type World } from "../support/world.ts";
 
 const READY_TIMEOUT_MS = 10_000;
 
-export interface PeerJob {
+export interface PeerJob<P = { row: number }> {
   id: string;
   type: string;
-  payload: { row: number };
+  tenantId: string | null;
+  payload: P;
 }
 
 /** BullMQ's own connections; it requires maxRetriesPerRequest null for its blocking commands. */

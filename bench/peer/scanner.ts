@@ -25,6 +25,7 @@ export interface Scanner {
 interface ScannedRow {
   id: string;
   event_type: string;
+  tenant_id: string | null;
   payload: { row: number };
 }
 
@@ -32,13 +33,13 @@ interface ScannedRow {
 export async function scanBatch(sql: Sql, queue: Queue<PeerJob>, batchSize: number): Promise<number> {
   return sql.begin(async (tx) => {
     const rows = await tx<ScannedRow[]>`
-      select id, event_type, payload from outbox
+      select id, event_type, tenant_id, payload from outbox
       where published_at is null
       order by created_at
       limit ${batchSize}
       for update skip locked`;
     if (rows.length === 0) return 0;
-    await queue.addBulk(rows.map((r) => ({ name: r.event_type, data: { id: r.id, type: r.event_type, payload: r.payload }, opts: { jobId: r.id } })));
+    await queue.addBulk(rows.map((r) => ({ name: r.event_type, data: { id: r.id, type: r.event_type, tenantId: r.tenant_id, payload: r.payload }, opts: { jobId: r.id } })));
     await tx`update outbox set published_at = now() where id = any(${rows.map((r) => r.id)}::uuid[])`;
     return rows.length;
   });

@@ -7,6 +7,7 @@ import { describeOurs, ourConfig, poolSizeOf } from "./ours.ts";
 import { renderReport } from "./report.ts";
 import { runBurst } from "./scenarios/burst.ts";
 import { runShipped } from "./scenarios/shipped.ts";
+import { runOrderMix } from "./scenarios/order-mix.ts";
 import { runHttp } from "./scenarios/http.ts";
 import { runLatency } from "./scenarios/latency.ts";
 import { runLimits } from "./scenarios/limits.ts";
@@ -14,7 +15,7 @@ import { FULL, QUICK, type Plan } from "./sizes.ts";
 import { cleanupAll, exitCleanlyOnSignals, interruption } from "./support/cleanup.ts";
 import { evaluateTargets } from "./targets.ts";
 
-const SCENARIOS = { shipped: runShipped, burst: runBurst, latency: runLatency, limits: runLimits, http: runHttp } satisfies Record<string, (plan: Plan) => Promise<unknown>>;
+const SCENARIOS = { shipped: runShipped, orders: runOrderMix, burst: runBurst, latency: runLatency, limits: runLimits, http: runHttp } satisfies Record<string, (plan: Plan) => Promise<unknown>>;
 type ScenarioName = keyof typeof SCENARIOS;
 const NAMES = Object.keys(SCENARIOS) as ScenarioName[];
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

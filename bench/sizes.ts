@@ -2,6 +2,8 @@
 export interface Sizes {
   /** The shipped handlers: user.created sign-ups of one tenant, inserted by SQL. */
   shipped: { events: number; peerConcurrency: number[] };
+  /** Orders through the HTTP API, one tenant, until each is through the shipped handlers. */
+  orderMix: { orders: number; connections: number; products: number; peerConcurrency: number[] };
   burst: { events: number; batchSize: number; peerConcurrency: number[]; peerScanMs: number };
   latency: { rate: number; seconds: number; slowScanMs: number; fairScanMs: number; peerConcurrency: number };
   limits: { redisEntries: number; pgClients: number; pgSeconds: number; relayRows: number };
@@ -21,6 +23,7 @@ export interface Plan {
 
 export const FULL: Sizes = {
   shipped: { events: 20_000, peerConcurrency: [16, 64, 256] },
+  orderMix: { orders: 3_000, connections: 32, products: 20, peerConcurrency: [16, 64] },
   burst: { events: 50_000, batchSize: 500, peerConcurrency: [16, 64, 256], peerScanMs: 100 },
   latency: { rate: 1_000, seconds: 30, slowScanMs: 5_000, fairScanMs: 100, peerConcurrency: 64 },
   limits: { redisEntries: 200_000, pgClients: 8, pgSeconds: 10, relayRows: 50_000 },
@@ -30,6 +33,7 @@ export const FULL: Sizes = {
 
 export const QUICK: Sizes = {
   shipped: { events: 1_000, peerConcurrency: [64] },
+  orderMix: { orders: 200, connections: 16, products: 5, peerConcurrency: [64] },
   burst: { events: 2_000, batchSize: 500, peerConcurrency: [16, 64, 256], peerScanMs: 100 },
   latency: { rate: 1_000, seconds: 2, slowScanMs: 1_000, fairScanMs: 100, peerConcurrency: 64 },
   limits: { redisEntries: 20_000, pgClients: 8, pgSeconds: 1, relayRows: 5_000 },

@@ -1,5 +1,7 @@
 // The goals the engine is measured against. Reported as target / measured / met; never asserted.
 import type { BurstResult } from "./scenarios/burst.ts";
+import type { OrderMixResult } from "./scenarios/order-mix.ts";
+import type { ShippedResult } from "./scenarios/shipped.ts";
 import type { HttpResult } from "./scenarios/http.ts";
 import type { LatencyResult } from "./scenarios/latency.ts";
 import type { LimitsResult } from "./scenarios/limits.ts";
@@ -12,6 +14,8 @@ export interface TargetCheck {
 }
 
 interface Measured {
+  shipped?: ShippedResult;
+  orders?: OrderMixResult;
   burst?: BurstResult;
   latency?: LatencyResult;
   limits?: LimitsResult;
@@ -27,6 +31,9 @@ export function evaluateTargets(r: Measured): TargetCheck[] {
     value === undefined ? { target, measured: "not run", met: null } : { target, measured: show(value), met: goal(value) };
   const n = (v: number) => v.toLocaleString("en-US");
   return [
+    check("shipped-handler burst: >= 10,000 events/s (each by both handlers)", r.shipped?.ours.perSecond, (v) => v >= 10_000, (v) => `${n(v)}/s`),
+    check("shipped-handler burst: >= 3x BullMQ", r.shipped?.ratio, (v) => v >= 3, (v) => `${v}x (${n(r.shipped!.ours.perSecond)} vs ${n(r.shipped!.peer.perSecond)}/s)`),
+    check("order mix through the HTTP API: faster than BullMQ", r.orders?.ratio, (v) => v > 1, (v) => `${v}x (${n(r.orders!.ours.ordersPerSecond)} vs ${n(r.orders!.peer.ordersPerSecond)} orders/s)`),
     check("burst, no-op: >= 2x BullMQ", noop?.ratio, (v) => v >= 2, (v) => `${v}x (${n(noop!.ours.perSecond)} vs ${n(noop!.peer.perSecond)}/s)`),
     check("burst, PostgreSQL effect: >= 2x BullMQ", pg?.ratio, (v) => v >= 2, (v) => `${v}x (${n(pg!.ours.perSecond)} vs ${n(pg!.peer.perSecond)}/s)`),
     check("burst, PostgreSQL effect: >= 10,000 events/s end to end", pg?.ours.perSecond, (v) => v >= 10_000, (v) => `${n(v)}/s`),

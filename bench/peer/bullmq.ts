@@ -35,7 +35,7 @@ export function createPeerQueue(world: World, name: string): { queue: Queue<Peer
 export interface PeerWorkerOptions {
   concurrency: number;
   process: (job: Job<PeerJob>) => Promise<void>;
-  onCompleted: () => void;
+  onCompleted: (job: Job<PeerJob>) => void;
   /** A failed attempt or a worker error: the benchmark counts it as this side erroring. */
   onProblem: (err: Error) => void;
 }
@@ -49,7 +49,7 @@ export async function startPeerWorker(world: World, name: string, opts: PeerWork
     opts.onProblem(err);
   });
   worker.on("failed", (job, err) => opts.onProblem(new Error(`peer: job ${job?.id} failed: ${err.message}`)));
-  worker.on("completed", () => opts.onCompleted());
+  worker.on("completed", (job) => opts.onCompleted(job));
   const close = deferCleanup(`peer worker ${name}`, () => worker.close(true));
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([

@@ -5,6 +5,10 @@ import { sql as dsql } from "drizzle-orm";
 import type { Db, Tx } from "../../src/db/client.ts";
 import { notifications } from "../../src/db/schema.ts";
 import * as messages from "../../src/notifications/messages.ts";
+import { writeEvent } from "../../src/engine/index.ts";
+import type { EventPayload } from "../../src/events/catalog.ts";
+import { itemQuantities, lockOrder, setOrderStatus } from "../../src/orders/order-store.ts";
+import { reserveStock } from "../../src/products/products.ts";
 import { addToCounters } from "../../src/tenants/tenant-stats.ts";
 
 export const PEER_HANDLER = "peer";
@@ -31,5 +35,36 @@ export async function welcomeUser(db: Db, event: { id: string; tenantId: string;
     const email = messages.welcome({ ...event.payload });
     await tx.insert(notifications).values({ eventId: event.id, eventType: "user.created", tenantId: event.tenantId, ...email, status: "sent", sentAt: dsql`now()` });
     await addToCounters(tx, "usersCreated", [{ tenantId: event.tenantId, count: 1, revenue: 0 }]);
+  });
+}
+
+/**
+ * order.created: what our inventory and analytics handlers do, in one job: reserve the order's
+ * stock and confirm it (writing order.confirmed to the outbox), or reject it; count it.
+ */
+export async function reserveOrder(db: Db, event: { id: string; payload: { orderId: string; tenantId: string } }): Promise<boolean> {
+  return onceInTransaction(db, event.id, async (tx) => {
+    const order = await lockOrder(tx, event.payload.orderId);
+    if (!order) throw new Error(`order ${event.payload.orderId} does not exist`);
+    await addToCounters(tx, "ordersCreated", [{ tenantId: order.tenantId, count: 1, revenue: 0 }]);
+    if (order.status !== "pending") return;
+    const result = await reserveStock(tx, order.tenantId, await itemQuantities(tx, order.id));
+    const base = { orderId: order.id, orderNumber: order.orderNumber, tenantId: order.tenantId, customerEmail: order.customerEmail };
+    if (result.ok) {
+      await setOrderStatus(tx, order.id, "confirmed", null);
+      await writeEvent(tx, { eventType: "order.confirmed", aggregateId: order.id, tenantId: order.tenantId, payload: { ...base, totalAmount: order.totalAmount } });
+    } else {
+      await setOrderStatus(tx, order.id, "rejected", result.reason);
+      await writeEvent(tx, { eventType: "order.rejected", aggregateId: order.id, tenantId: order.tenantId, payload: { ...base, reason: result.reason } });
+    }
+  });
+}
+
+/** order.confirmed: what our notifications and analytics handlers do, in one job. */
+export async function announceConfirmed(db: Db, event: { id: string; payload: EventPayload<"order.confirmed"> }): Promise<boolean> {
+  return onceInTransaction(db, event.id, async (tx) => {
+    const email = messages.orderConfirmed(event.payload);
+    await tx.insert(notifications).values({ eventId: event.id, eventType: "order.confirmed", tenantId: event.payload.tenantId, ...email, status: "sent", sentAt: dsql`now()` });
+    await addToCounters(tx, "ordersConfirmed", [{ tenantId: event.payload.tenantId, count: 1, revenue: 0 }]);
   });
 }

@@ -159,7 +159,7 @@ since start, so it covers the run).
 bun install
 bun run bench                 # full size: BENCHMARKS.md and bench/results.json (use an idle machine)
 bun run bench --quick         # scaled down, under a minute: bench/out/ (CI: fails only if the harness breaks)
-bun run bench --only burst    # one or more scenarios (burst, latency, limits, http): bench/out/
+bun run bench --only shipped  # one or more scenarios (shipped, orders, burst, latency, limits, http): bench/out/
 \`\`\`
 
 PostgreSQL and Redis come from \`DATABASE_URL\` and \`REDIS_URL\` (the database name is replaced per run).

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { HandlerContext } from "../../src/engine/delivery/subscribe.ts";
+import { fieldsOf as engineFieldsOf } from "../../src/engine/redis/fields.ts";
 import { keys } from "../../src/engine/redis/keys.ts";
 import type { TestContext } from "./context.ts";
 
@@ -8,12 +9,8 @@ export function recordEffect(c: HandlerContext, eventId: string, note = "") {
   return c.tx.execute(sql`insert into effects (handler, event_id, note) values (${c.handler}, ${eventId}, ${note})`);
 }
 
-/** A Redis field list ([k1, v1, k2, v2, ...]) as an object. */
-export function fieldsOf(flat: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
-  return out;
-}
+/** A stream entry's field list ([k1, v1, k2, v2, ...]) as an object. */
+export const fieldsOf = (flat: string[]) => engineFieldsOf(flat) as Record<string, string>;
 
 /** Every record in the test's dead-letter stream, oldest first. */
 export async function readDeadLetters(ctx: TestContext): Promise<Record<string, string>[]> {

@@ -1,6 +1,7 @@
 import type Redis from "ioredis";
 import { listEventStreams } from "../maintenance/retention.ts";
 import { eventTypeOf, keys } from "../redis/keys.ts";
+import { fieldsOf } from "../redis/fields.ts";
 
 export interface GroupState {
   handler: string;
@@ -43,7 +44,7 @@ export async function readStreamStates(redis: Redis, prefix: string): Promise<St
     const [lenErr, len] = infoReplies[2 * i] ?? [null, 0];
     const [groupsErr, groups] = infoReplies[2 * i + 1] ?? [null, []];
     if (lenErr || groupsErr) return;
-    const raw = (groups as unknown[][]).map(pairs);
+    const raw = (groups as unknown[][]).map(fieldsOf);
     states.push({ key, raw, eventType: eventTypeOf(prefix, key)!, length: Number(len), groups: [] });
   });
 
@@ -64,7 +65,7 @@ export async function readStreamStates(redis: Redis, prefix: string): Promise<St
       const lag = g.lag == null ? ((detailReplies[at++]?.[1] as unknown[] | undefined)?.length ?? 0) : Number(g.lag);
       const group = { handler: String(g.name), lag, pending: Number(g.pending ?? 0), consumers: Number(g.consumers ?? 0), liveConsumers: 0 };
       s.groups.push(group);
-      named.push({ group, names: ((consumers as unknown[][] | null) ?? []).map((c) => String(pairs(c).name)) });
+      named.push({ group, names: ((consumers as unknown[][] | null) ?? []).map((c) => String(fieldsOf(c).name)) });
     }
   }
 
@@ -74,10 +75,4 @@ export async function readStreamStates(redis: Redis, prefix: string): Promise<St
   let i = 0;
   for (const { group, names } of named) for (const _ of names) if (held[i++] != null) group.liveConsumers++;
   return states.map(({ eventType, length, groups }) => ({ eventType, length, groups }));
-}
-
-function pairs(flat: unknown[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
-  return out;
 }

@@ -10,6 +10,7 @@ import { countFailure, forgetFailures } from "./failures.ts";
 import type { Outcome, OutcomeReport } from "./outcome.ts";
 import { RunFailure, runBatch, type RunDeps } from "./run-batch.ts";
 import type { ResolvedSubscription } from "./subscribe.ts";
+import { fieldOf } from "../redis/fields.ts";
 
 export interface PipelineDeps extends RunDeps {
   /** Records dead letters in PostgreSQL (`dead_letters`) before their Redis copy. */
@@ -116,7 +117,7 @@ async function deadLetter(
   const occurred = event ? Date.parse(event.occurredAt) : NaN;
   const moved = await moveToDeadLetter(deps, sub.handler, newDeadLetter({
     event_id: event?.id ?? null, event_type: event?.type ?? sub.eventType, handler: sub.handler, stream: deps.stream, entry_id: delivery.id,
-    reason, error, attempts: delivery.attempt, payload: fieldValue(delivery.fields, "payload") ?? "",
+    reason, error, attempts: delivery.attempt, payload: fieldOf(delivery.fields, "payload") ?? "",
     aggregate_id: event?.aggregateId ?? null, tenant_id: event?.tenantId ?? null,
     // A hand-written entry's occurredAt may be anything; it must not make the record fail.
     occurred_at: Number.isFinite(occurred) ? occurred : null,
@@ -134,11 +135,6 @@ function report(deps: PipelineDeps, sub: ResolvedSubscription, outcome: Outcome,
 function latencyOf(event: StreamEvent): { latencyMs?: number } {
   const occurred = Date.parse(event.occurredAt);
   return Number.isFinite(occurred) ? { latencyMs: Date.now() - occurred } : {};
-}
-
-function fieldValue(fields: string[], name: string): string | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-  return undefined;
 }
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

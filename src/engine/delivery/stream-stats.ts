@@ -1,5 +1,6 @@
 import type Redis from "ioredis";
 import { keys } from "../redis/keys.ts";
+import { fieldsOf } from "../redis/fields.ts";
 
 export interface GroupStats {
   handler: string;
@@ -29,8 +30,7 @@ export async function collectStreamStats(redis: Redis, prefix: string, eventType
       eventType,
       length: Number(len ?? 0),
       groups: (groups ?? []).map((flat) => {
-        const g: Record<string, unknown> = {};
-        for (let i = 0; i + 1 < flat.length; i += 2) g[String(flat[i])] = flat[i + 1];
+        const g = fieldsOf(flat);
         return { handler: String(g.name), pending: Number(g.pending ?? 0), lag: g.lag == null ? null : Number(g.lag) };
       }),
       deadLettered: Number(counts[eventType] ?? 0),

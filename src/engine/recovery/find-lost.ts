@@ -2,6 +2,7 @@ import type Redis from "ioredis";
 import type { Sql } from "../db.ts";
 import type { OutboxRow } from "../outbox/claim.ts";
 import { keys } from "../redis/keys.ts";
+import { fieldsOf } from "../redis/fields.ts";
 
 export interface Pair {
   eventType: string;
@@ -79,8 +80,8 @@ export async function findLostDeliveries(redis: Redis, prefix: string, rows: Pub
   for (const r of todo) {
     const [err, entries] = next();
     const entry = !err ? (entries as [string, string[]][])[0] : undefined;
-    const fields = entry ? fieldMap(entry[1]) : null;
-    entryOk.set(r.id, fields && fields.get("id") === r.id ? { target: fields.get("target") || null } : null);
+    const fields = entry ? fieldsOf(entry[1]) : null;
+    entryOk.set(r.id, fields && fields.id === r.id ? { target: (fields.target as string | undefined) || null } : null);
   }
   const lost = new Map<string, string[]>();
   for (const r of todo) {
@@ -115,12 +116,6 @@ export async function stillUnsettled(sql: Sql, lost: Map<string, string[]>): Pro
   const out = new Map<string, string[]>();
   for (const r of rows) out.set(r.event_id, [...(out.get(r.event_id) ?? []), r.handler]);
   return out;
-}
-
-function fieldMap(flat: string[]): Map<string, string> {
-  const m = new Map<string, string>();
-  for (let i = 0; i + 1 < flat.length; i += 2) m.set(flat[i]!, flat[i + 1]!);
-  return m;
 }
 
 /** Orders two stream entry ids (`ms-seq`). */

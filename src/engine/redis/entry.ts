@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { fieldsOf } from "./fields.ts";
 
 /** An event as it travels on a stream and reaches a handler. */
 export interface StreamEvent<P = unknown> {
@@ -32,11 +33,10 @@ const uuid = z.uuid();
 
 /** Reads an entry's field list; an entry that is not one of ours yields an error message instead. */
 export function decodeEntry(fields: string[]): { event: StreamEvent } | { error: string } {
-  const map = new Map<string, string>();
-  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
-  const id = map.get("id");
-  const type = map.get("type");
-  const raw = map.get("payload");
+  const map = fieldsOf(fields) as Record<string, string | undefined>;
+  const id = map.id;
+  const type = map.type;
+  const raw = map.payload;
   if (!id || !uuid.safeParse(id).success) return { error: "entry has no valid event id" };
   if (!type) return { error: "entry has no event type" };
   if (raw === undefined) return { error: "entry has no payload" };
@@ -50,11 +50,11 @@ export function decodeEntry(fields: string[]): { event: StreamEvent } | { error:
     event: {
       id,
       type,
-      aggregateId: map.get("aggregateId") || null,
-      tenantId: map.get("tenantId") || null,
-      occurredAt: map.get("occurredAt") ?? "",
+      aggregateId: map.aggregateId || null,
+      tenantId: map.tenantId || null,
+      occurredAt: map.occurredAt ?? "",
       payload,
-      target: map.get("target") || null,
+      target: map.target || null,
     },
   };
 }

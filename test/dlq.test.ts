@@ -207,11 +207,11 @@ test("delete answers 204, leaves the list and the stream, and a re-published eve
   expect((await api.call("GET", "/dlq")).body.items).toEqual([]);
   expect(await ctx.redis.xlen(keys.deadLetters(ctx.prefix))).toBe(0);
   expect(await dlqCount("user.created")).toBe(0);
-  expect((await api.call("GET", `/dlq/${id}`)).body.status).toBe("deleted");
+  expect((await api.call("GET", `/dlq/${id}`)).status).toBe(404);
   const records = await ctx.sql`select handler, outcome from processed_events where event_id = ${eventId}`;
   expect(records.map((r) => ({ ...r }))).toEqual([{ handler: "mailer", outcome: "discarded" }]);
-  expect((await api.call("DELETE", `/dlq/${id}`)).status).toBe(204);
-  expect((await api.call("POST", `/dlq/${id}/retry`)).status).toBe(409);
+  expect((await api.call("DELETE", `/dlq/${id}`)).status).toBe(404);
+  expect((await api.call("POST", `/dlq/${id}/retry`)).status).toBe(404);
 
   const [row] = await ctx.sql<OutboxRow[]>`select id, event_type, aggregate_id, tenant_id, payload::text as payload, created_at from outbox where id = ${eventId}`;
   await publishRows(ctx.redis, ctx.prefix, [row!]);
@@ -298,7 +298,7 @@ test("maintenance deletes retried and deleted dead letters resolved longer ago t
     values ('user.created', 'h', 's', ${entryId}, 'max_attempts', 'e', 5, '{}', now() - ${failedAgo}::interval, ${status},
       ${resolvedAgo === null ? null : ctx.sql`now() - ${resolvedAgo}::interval`})`;
   await insert("1-0", "retried", "2 hours");
-  await insert("2-0", "deleted", "3 hours");
+  await insert("2-0", "discarded", "3 hours");
   await insert("3-0", "retried", "10 minutes");
   await insert("4-0", "open", null, "30 days");
   expect(await engine.runMaintenance()).toBe(true);
@@ -338,7 +338,7 @@ test("an entry dead-lettered again after a crash between its row and the MULTI i
 test("an entry whose dead letter an operator resolved before its MULTI is only acked, with no Redis copy", async () => {
   const dl = await pendingEntry();
   const [row] = await insertDeadLetters(ctx.sql, [dl]);
-  await ctx.sql`update dead_letters set status = 'deleted', resolved_at = now() where id = ${row!.id}`;
+  await ctx.sql`update dead_letters set status = 'discarded', resolved_at = now() where id = ${row!.id}`;
   expect(await moveToDeadLetter({ sql: ctx.sql, redis: ctx.redis, prefix: ctx.prefix }, "h", dl)).toEqual({ id: row!.id, dlqEntryId: null });
   expect(await readDeadLetters(ctx)).toEqual([]);
   expect(((await ctx.redis.xpending(dl.stream, "h")) as [number])[0]).toBe(0);

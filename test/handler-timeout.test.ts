@@ -79,3 +79,22 @@ test("once a run has ended, its transaction refuses statements, also those of a 
   expect((late?.cause as Error | undefined)?.name).toBe("TransactionEndedError");
   expect((await ctx.sql`select * from effects`).length).toBe(0);
 });
+
+test("a deadlock reported by PostgreSQL is retried without using up an attempt, even the last one", async () => {
+  let runs = 0;
+  await ctx.startEngine([
+    subscribe({
+      handler: "racy", eventType: "user.created", schema: userCreated,
+      options: { maxAttempts: 1, backoff: { initialMs: 50, multiplier: 1, maxMs: 50 } },
+      handle: async (e, c) => {
+        runs++;
+        if (runs === 1) await c.tx.execute(sql`do $$ begin raise exception 'deadlock detected' using errcode = '40P01'; end $$`);
+        await c.tx.execute(sql`insert into effects (handler, event_id) values ('racy', ${e.id})`);
+      },
+    }),
+  ]);
+  await insertOutboxRow(ctx.sql, "user.created", { userId: "u1" });
+  await waitFor("the retry's commit", async () => (await ctx.sql`select 1 from effects`).length === 1);
+  expect(runs).toBe(2);
+  expect((await ctx.sql`select 1 from dead_letters`).length).toBe(0);
+});

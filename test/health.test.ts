@@ -152,7 +152,7 @@ test("/health/queues: per event type, waiting is the groups' lag, active their p
   await ctx.redis.xreadgroup("GROUP", "inventory", "worker-1", "COUNT", 2, "STREAMS", stream, ">");
   await insertDeadLetter("order.created", "inventory", 2);
   await insertDeadLetter("payment.failed", "payments", 1); // its stream is gone
-  await insertDeadLetter("payment.failed", "payments", 4, "deleted");
+  await insertDeadLetter("payment.failed", "payments", 4, "discarded");
 
   // worker-1's process is not running: work waits with no consumer to take it.
   const queues = await api.call("GET", "/health/queues");

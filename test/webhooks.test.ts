@@ -392,3 +392,11 @@ describe("GET /webhooks/:provider/:webhookId", () => {
     }
   });
 });
+
+test("the webhooks handler runs one event per transaction, as inventory does: its product locks never wait on a batch", async () => {
+  const { createSubscriptions } = await import("../src/handlers/index.ts");
+  const { HANDLER_DEFAULTS } = await import("../src/engine/index.ts");
+  const subs = createSubscriptions({ db: ctx.db, log: ctx.log }).filter((s) => s.handler === "webhooks" || s.handler === "inventory");
+  expect(subs.length).toBeGreaterThan(1);
+  for (const s of subs) expect({ handler: s.handler, batchSize: s.options?.batchSize ?? HANDLER_DEFAULTS.batchSize }).toEqual({ handler: s.handler, batchSize: 1 });
+});

@@ -66,6 +66,7 @@ export const deadLetters = pgTable(
     tenantId: text("tenant_id"),
     occurredAt: timestamp("occurred_at", { withTimezone: true }),
     failedAt: timestamp("failed_at", { withTimezone: true }).notNull().defaultNow(),
+    /** open, retried, discarded, or resolved (a later run of the event by this handler succeeded). */
     status: text("status").notNull().default("open"),
     resolvedAt: timestamp("resolved_at", { withTimezone: true }),
     /** The entry id of its copy in the Redis dead-letter stream, removed on retry or delete. */
@@ -74,7 +75,8 @@ export const deadLetters = pgTable(
   (t) => [
     // A redelivery of one entry (a crash between recording and acking) records it once.
     uniqueIndex("dead_letters_entry_idx").on(t.handler, t.stream, t.entryId),
-    index("dead_letters_open_idx").on(t.failedAt, t.id).where(sql`${t.status} = 'open'`),
+    // Lists page through one status newest first; recovery reads the open ones.
+    index("dead_letters_status_idx").on(t.status, t.failedAt, t.id),
     index("dead_letters_event_idx").on(t.eventId),
   ],
 );

@@ -32,6 +32,10 @@ export function webhookHandlers(deps: HandlerDeps): Subscription[] {
       // while it takes a second connection for the status updates, so a pool filled with such
       // runs would wait on each other until the handler timeout.
       concurrency: 4,
+      // One event per transaction, like inventory: a stock or price webhook locks a product row
+      // that every order of its tenant shares, and a batch would take those locks in event order
+      // and hold them until its last event, deadlocking with inventory's sorted locks.
+      batchSize: 1,
     }),
   ];
 }

@@ -11,6 +11,7 @@ import { deleteDeadLetter, decodeCursor, getDeadLetter, listDeadLetters, countRe
 const name = line(200);
 
 const listQuery = z.strictObject({
+  status: z.enum(["open", "retried", "discarded", "resolved"]).default("open"),
   eventType: name.optional(),
   handler: name.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -42,13 +43,14 @@ export function dlqRoutes(deps: AppDeps): Hono {
     })
     .get("/:id", validate("param", idParam), async (c) => {
       const item = await getDeadLetter(deps.sql, c.req.valid("param").id);
-      if (!item) throw notFound("dead letter");
+      // A discarded letter is gone for one-by-one access; GET /dlq?status=discarded still lists it.
+      if (!item || item.status === "discarded") throw notFound("dead letter");
       return c.json(item);
     })
     .post("/:id/retry", validate("param", idParam), async (c) => {
       const { id } = c.req.valid("param");
       const result = await retryDeadLetter(dlq, id);
-      if (result.outcome === "not_found") throw notFound("dead letter");
+      if (result.outcome === "not_found" || (result.outcome === "not_open" && result.status === "discarded")) throw notFound("dead letter");
       if (result.outcome === "not_open") throw conflict(`dead letter ${id} is ${result.status}, not open`);
       if (result.outcome === "no_event") throw conflict(`dead letter ${id} cannot be retried: its stream entry carried no event id`);
       return c.json({ id, status: "retried", entryId: result.entryId }, 202);

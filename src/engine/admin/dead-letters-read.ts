@@ -33,19 +33,21 @@ export interface Cursor {
 }
 
 export interface ListOptions extends DeadLetterFilter {
+  /** Defaults to open. */
+  status?: DeadLetterStatus;
   limit: number;
   cursor?: Cursor;
 }
 
 /**
- * Open dead letters, newest first, one page at a time. Keyset pagination on (failed_at, id): a
+ * Dead letters of one status (open unless asked), newest first, one page at a time. Keyset pagination on (failed_at, id): a
  * page never repeats an item of an earlier one, even while new dead letters arrive.
  */
-export async function listDeadLetters(sql: Sql, { limit, cursor, ...filter }: ListOptions): Promise<{ items: DeadLetterItem[]; nextCursor: string | null }> {
+export async function listDeadLetters(sql: Sql, { limit, cursor, status = "open", ...filter }: ListOptions): Promise<{ items: DeadLetterItem[]; nextCursor: string | null }> {
   const rows = await sql<(DeadLetterRow & { failed_key: string })[]>`
     select ${columns(sql)}, to_char(failed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as failed_key
     from dead_letters
-    where status = 'open' ${filterSql(sql, filter)}
+    where status = ${status} ${filterSql(sql, filter)}
       ${cursor ? sql`and (failed_at, id) < (${cursor.failedAt}::timestamptz, ${cursor.id}::uuid)` : sql``}
     order by failed_at desc, id desc
     limit ${limit + 1}`;

@@ -2,29 +2,29 @@ import { RELAY_HANDLER } from "../dead-letters/row.ts";
 import { removeCopies } from "../dead-letters/copies.ts";
 import { lockDeadLetters, markResolved, type AdminDeps } from "./letters.ts";
 
-export type DeleteResult = "deleted" | "not_found" | "not_open";
+export type DeleteResult = "discarded" | "not_found" | "not_open";
 
 /**
- * Discards a dead letter: marks it `deleted` and records (handler, event) in processed_events as
+ * Discards a dead letter: marks it `discarded` and records (handler, event) in processed_events as
  * `discarded` in one transaction, so the outbox retention can delete the event's row and a later
  * re-publish of the event never runs it for this handler. Its Redis copy is removed before the
- * commit; a Redis failure leaves it open. Deleting a deleted letter again changes nothing. A
+ * commit; a Redis failure leaves it open. A discarded letter is gone for the API: discarding it
+ * again, or reading it one by one, finds nothing (it is still listed under its status). A
  * `relay` dead letter is only resolved: its outbox row stays out of the relay's queue.
  */
 export async function deleteDeadLetter(deps: AdminDeps, id: string): Promise<DeleteResult> {
   return deps.sql.begin(async (tx): Promise<DeleteResult> => {
     const [row] = await lockDeadLetters(tx, [id]);
-    if (!row) return "not_found";
-    if (row.status === "deleted") return "deleted";
+    if (!row || row.status === "discarded") return "not_found";
     if (row.status !== "open") return "not_open";
     if (row.event_id && row.handler !== RELAY_HANDLER) {
       await tx`
         insert into processed_events (handler, event_id, outcome) values (${row.handler}, ${row.event_id}, 'discarded')
         on conflict do nothing`;
     }
-    await markResolved(tx, [row.id], "deleted");
+    await markResolved(tx, [row.id], "discarded");
     await removeCopies(deps.redis, deps.prefix, [row]);
-    deps.log.info("dead letter deleted", { deadLetterId: row.id, eventId: row.event_id, handler: row.handler });
-    return "deleted";
+    deps.log.info("dead letter discarded", { deadLetterId: row.id, eventId: row.event_id, handler: row.handler });
+    return "discarded";
   });
 }

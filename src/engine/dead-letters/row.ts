@@ -7,7 +7,11 @@ export type DeadLetterReason =
   /** Set aside by the relay: Redis refuses the row itself (a reserved type, a key of the wrong type). */
   | "unpublishable";
 
-export type DeadLetterStatus = "open" | "retried" | "deleted";
+/**
+ * `open` until an operator retries it (`retried`) or discards it (`discarded`), or a later run
+ * of the same event by the same handler succeeds (`resolved`: another copy of the event got through).
+ */
+export type DeadLetterStatus = "open" | "retried" | "discarded" | "resolved";
 
 /** The `handler` of the dead letters the relay writes; no subscription may use this name. */
 export const RELAY_HANDLER = "relay";

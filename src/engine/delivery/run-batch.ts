@@ -6,7 +6,7 @@ import { keys } from "../redis/keys.ts";
 import { toError } from "../support/errors.ts";
 import { claimIdempotencyKey } from "../support/idempotency.ts";
 import type { Logger } from "../support/logger.ts";
-import { claimEvents } from "./exactly-once.ts";
+import { claimEvents, type Claimed } from "./exactly-once.ts";
 import { waitForRateLimit } from "./rate-limit.ts";
 import type { HandlerContext, ResolvedSubscription } from "./subscribe.ts";
 import { guardTransaction } from "./tx-guard.ts";
@@ -37,21 +37,21 @@ export interface Run {
 /**
  * Runs the handler for `runs` in one transaction: claims them in processed_events, runs the
  * handler for the new ones (handleBatch with all of them, or handle one after another, never
- * interleaved), commits. Returns the ids that were new (processed now; the others were
- * duplicates). On failure nothing of it committed, and it throws a RunFailure.
+ * interleaved), commits. Returns what the claim found: the ids that were new (processed now; the
+ * others were duplicates). On failure nothing of it committed, and it throws a RunFailure.
  */
-export async function runBatch(deps: RunDeps, sub: ResolvedSubscription, runs: Run[]): Promise<Set<string>> {
+export async function runBatch(deps: RunDeps, sub: ResolvedSubscription, runs: Run[]): Promise<Claimed> {
   let reachedHandler = false;
   try {
     if (sub.options.rateLimit) await waitForRateLimit(deps.redis, deps.prefix, sub.handler, sub.options.rateLimit, deps.signal);
     return await commitWithEvents(deps.db, deps.relay, async (tx) => {
-      const fresh = await claimEvents(tx, sub.handler, [...new Set(runs.map((r) => r.event.id))], sub.options.timeoutMs);
+      const claimed = await claimEvents(tx, sub.handler, [...new Set(runs.map((r) => r.event.id))], sub.options.timeoutMs);
       const seen = new Set<string>();
-      const todo = runs.filter((r) => fresh.has(r.event.id) && !seen.has(r.event.id) && seen.add(r.event.id));
-      if (todo.length === 0) return fresh;
+      const todo = runs.filter((r) => claimed.fresh.has(r.event.id) && !seen.has(r.event.id) && seen.add(r.event.id));
+      if (todo.length === 0) return claimed;
       reachedHandler = true;
       await runHandler(deps, sub, tx, todo);
-      return fresh;
+      return claimed;
     });
   } catch (thrown) {
     throw new RunFailure(toError(thrown), reachedHandler);

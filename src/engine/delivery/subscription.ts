@@ -136,6 +136,24 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
     while (slots() <= 0 && !stopping) await new Promise<void>((r) => (slotWaiter = () => ((slotWaiter = null), r())));
   };
 
+  /**
+   * The group is gone (Redis lost it, or an operator destroyed it): recreate it, and have the
+   * recovery re-publish what it still needed. When that keeps failing (Redis out of memory, the
+   * key taken by another type), back off instead of spinning, and say so once, not every loop.
+   */
+  let groupMissing = 0;
+  const restoreGroup = async () => {
+    groupMissing++;
+    if (groupMissing === 1) slog.warn("consumer group missing; recreating it");
+    else await sleep(Math.min(100 * 2 ** groupMissing, 5_000), abort.signal);
+    try {
+      await deps.onGroupMissing?.(sub);
+      await ensureGroup(redis, stream, group);
+    } catch (thrown) {
+      if (groupMissing === 1) slog.warn("could not recreate the consumer group; backing off", { err: toError(thrown) });
+    }
+  };
+
   const readLoop = async () => {
     let failures = 0;
     while (!stopping) {
@@ -146,13 +164,12 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
           "GROUP", group, consumer, "COUNT", readSlots() * batchSize, "BLOCK", deps.blockMs, "STREAMS", stream, ">",
         )) as [string, [string, string[]][]][] | null;
         failures = 0;
+        groupMissing = 0;
         for (const [, entries] of reply ?? []) dispatchAll(entries.map(([id, fields]) => ({ id, fields, attempt: 1, deliveries: 1 })));
       } catch (thrown) {
         if (stopping) break;
         if (isNoGroupError(thrown)) {
-          slog.warn("consumer group missing; recreating it");
-          await deps.onGroupMissing?.(sub).catch(() => {});
-          await ensureGroup(redis, stream, group).catch(() => {});
+          await restoreGroup();
           continue;
         }
         failures++;
@@ -214,10 +231,8 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
         await reclaimOnce();
         failing = false;
       } catch (thrown) {
-        if (isNoGroupError(thrown)) {
-          await deps.onGroupMissing?.(sub).catch(() => {});
-          await ensureGroup(redis, stream, group).catch(() => {});
-        } else if (!failing) slog.warn("reclaim failed; retrying every tick", { err: toError(thrown) });
+        if (isNoGroupError(thrown)) await restoreGroup();
+        else if (!failing) slog.warn("reclaim failed; retrying every tick", { err: toError(thrown) });
         failing = true;
       }
     }

@@ -48,7 +48,7 @@ export async function trimStreams(redis: Redis, prefix: string, retentionMs: num
 /**
  * Deletes outbox rows published more than `retentionMs` ago that every subscribed handler has
  * processed, with their processed_events records. A row a handler has not processed (pending,
- * retrying, dead-lettered) is kept.
+ * retrying, dead-lettered) is kept, and so is a row any open dead letter points at.
  */
 export async function deleteProcessedOutboxRows(sql: Sql, subs: Pair[], retentionMs: number, limit = 5_000): Promise<number> {
   const types = subs.map((s) => s.eventType);
@@ -59,6 +59,9 @@ export async function deleteProcessedOutboxRows(sql: Sql, subs: Pair[], retentio
     doomed as (
       select o.id from outbox o
       where o.published_at < ${cutoff}::timestamptz
+        -- An open dead letter still needs the event and the handlers' records: its retry must
+        -- find what was processed, or the event runs twice.
+        and not exists (select 1 from dead_letters d where d.event_id = o.id and d.status = 'open')
         and not exists (
           select 1 from subs s where s.event_type = o.event_type
             and not exists (select 1 from processed_events p where p.handler = s.handler and p.event_id = o.id))

@@ -136,7 +136,7 @@ test("bulk retry by a payload field re-drives only the matching dead letters, an
 
   const done = await api.call("POST", "/dlq/retry", { field: "payload.email", q: "cy@example.org" }, bearer);
   expect(done).toMatchObject({ status: 202, body: { retried: 1 } });
-  await waitFor("picky processed cy", async () => (await ctx.sql`select 1 from effects where handler = 'picky' and event_id = ${ids.cy}`).length === 1);
+  await waitFor("picky processed cy", async () => (await ctx.sql`select 1 from effects where handler = 'picky' and event_id = ${ids.cy!}`).length === 1);
   expect(users(await search(""))).toEqual(["ada", "bob", "dee"]);
   expect(users(await search("status=retried"))).toEqual(["cy_50%"]);
 });

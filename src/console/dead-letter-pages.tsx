@@ -5,7 +5,7 @@ import type { ConsoleEnv } from "./auth.ts";
 import { applyToDeadLetters } from "./dead-letter-actions.ts";
 import { BulkPanel, DeadLetterRow, DeadLettersPage } from "./pages/dead-letters.tsx";
 import { DeadLetterPage } from "./pages/events.tsx";
-import { Layout } from "./pages/layout.tsx";
+import { doc, Layout } from "./pages/layout.tsx";
 import {
   decodeCursor, deleteDeadLetter, getDeadLetter, PAYLOAD_PATH, readDeadLetterFacets, retryDeadLetter, searchDeadLetters, traceEvent,
   type DeadLetterSearch, type SearchField,
@@ -27,7 +27,7 @@ export function deadLetterPages(deps: AppDeps, open: boolean): Hono<ConsoleEnv> 
     const cursor = decodeCursor(c.req.query("cursor") ?? "") ?? undefined;
     const [found, facets] = await Promise.all([searchDeadLetters(deps.sql, { ...search, limit: PAGE_SIZE, cursor }), readDeadLetterFacets(deps.sql)]);
     const nextHref = found.nextCursor ? nextPage(new URL(c.req.url), found.nextCursor) : null;
-    return c.html(<DeadLettersPage csrf={c.var.csrf} open={open} view={{ search, path, facets, items: found.items, nextCursor: found.nextCursor, nextHref }} />);
+    return c.html(doc(<DeadLettersPage csrf={c.var.csrf} open={open} view={{ search, path, facets, items: found.items, nextCursor: found.nextCursor, nextHref }} />));
   });
 
   app.post("/bulk", async (c) => {
@@ -50,12 +50,12 @@ export function deadLetterPages(deps: AppDeps, open: boolean): Hono<ConsoleEnv> 
   app.get("/:id", async (c) => {
     const id = c.req.param("id");
     const letter = UUID.test(id) ? await getDeadLetter(deps.sql, id) : undefined;
-    if (!letter) return c.html(<Layout title="Not found" csrf={c.var.csrf} open={open}><p>No dead letter with this id.</p></Layout>, 404);
+    if (!letter) return c.html(doc(<Layout title="Not found" csrf={c.var.csrf} open={open}><p>No dead letter with this id.</p></Layout>), 404);
     const [trace, history] = await Promise.all([
       letter.eventId ? traceEvent({ sql: deps.sql, redis: deps.redis, prefix, claimIdleMs: deps.config.CLAIM_IDLE_MS }, letter.eventId) : null,
       letter.eventId ? searchDeadLetters(deps.sql, { status: "any", q: letter.eventId, field: "eventId", limit: 100 }).then((r) => r.items) : [],
     ]);
-    return c.html(<DeadLetterPage csrf={c.var.csrf} open={open} letter={letter} trace={trace} history={history} />);
+    return c.html(doc(<DeadLetterPage csrf={c.var.csrf} open={open} letter={letter} trace={trace} history={history} />));
   });
 
   app.post("/:id/:op{retry|delete}", async (c) => {
@@ -110,5 +110,5 @@ function nextPage(url: URL, cursor: string): string {
 /** htmx swaps the fragment in; a plain form post gets it on a page of its own. */
 function fragment(c: Context<ConsoleEnv>, body: Child) {
   if (c.req.header("hx-request")) return c.html(<>{body}</>);
-  return c.html(<Layout title="Dead letters" section="dead-letters" csrf={c.var.csrf}>{body}<p><a href="/ui/dead-letters">← dead letters</a></p></Layout>);
+  return c.html(doc(<Layout title="Dead letters" section="dead-letters" csrf={c.var.csrf}>{body}<p><a href="/ui/dead-letters">← dead letters</a></p></Layout>));
 }

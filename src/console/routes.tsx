@@ -8,6 +8,7 @@ import { listKnownHandlers } from "./known-handlers.ts";
 import { LoginPage } from "./pages/login.tsx";
 import { LivePanel, OverviewPage, type OverviewData } from "./pages/overview.tsx";
 import { EventsPage } from "./pages/events.tsx";
+import { doc } from "./pages/layout.tsx";
 import { pauseHandler, readHandlerStates, readLastRecovery, readMachines, readOutboxState, resumeHandler, traceAggregate, traceEvent } from "./reads/index.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -26,7 +27,7 @@ export function consoleRoutes(deps: AppDeps): Hono {
 
   app.get("/login", (c) => {
     if (auth.open) return c.redirect("/ui", 303);
-    return c.html(<LoginPage next={safeNext(c.req.query("next"))} />);
+    return c.html(doc(<LoginPage next={safeNext(c.req.query("next"))} />));
   });
   app.post("/login", async (c) => {
     // A login posted from another site would sign this browser in to the attacker's choice.
@@ -37,7 +38,7 @@ export function consoleRoutes(deps: AppDeps): Hono {
     if (auth.open) return c.redirect(next, 303);
     if (token.length > 1_000 || !auth.checkToken(token)) {
       deps.log.warn("console login refused: wrong admin token");
-      return c.html(<LoginPage next={next} error="That is not the admin token." />, 401);
+      return c.html(doc(<LoginPage next={next} error="That is not the admin token." />), 401);
     }
     auth.startSession(c);
     return c.redirect(next, 303);
@@ -54,7 +55,7 @@ export function consoleRoutes(deps: AppDeps): Hono {
     ]);
     return { streams, machines, recovery, outbox, self: { consumer: deps.config.consumerName, version: deps.version } };
   };
-  app.get("/", async (c) => c.html(<OverviewPage csrf={c.var.csrf} open={auth.open} data={await overview()} />));
+  app.get("/", async (c) => c.html(doc(<OverviewPage csrf={c.var.csrf} open={auth.open} data={await overview()} />)));
   app.get("/live", async (c) => c.html(<LivePanel csrf={c.var.csrf} data={await overview()} />));
   app.get("/activity.json", async (c) => c.json(await readActivity(deps.redis, prefix)));
 
@@ -79,7 +80,7 @@ export function consoleRoutes(deps: AppDeps): Hono {
       const byId = UUID.test(q) ? await traceEvent(trace, q) : null;
       traces = byId ? [byId] : await traceAggregate(trace, q);
     }
-    return c.html(<EventsPage csrf={c.var.csrf} open={auth.open} q={q} traces={traces} />);
+    return c.html(doc(<EventsPage csrf={c.var.csrf} open={auth.open} q={q} traces={traces} />));
   });
 
   app.route("/dead-letters", deadLetterPages(deps, auth.open));

@@ -1,3 +1,4 @@
+import { html } from "hono/html";
 import type { Child } from "hono/jsx";
 import { CSRF_FIELD } from "../auth.ts";
 
@@ -59,6 +60,11 @@ export function Layout({ title, csrf, section, open, children }: PageProps) {
       </body>
     </html>
   );
+}
+
+/** A whole page: the doctype keeps browsers out of quirks mode (where tables ignore the page's font). */
+export function doc(page: Child) {
+  return html`<!DOCTYPE html>${page}`;
 }
 
 /** The CSRF token for a plain form post (htmx sends it as a header too). */

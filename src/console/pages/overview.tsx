@@ -14,13 +14,6 @@ export function OverviewPage({ csrf, open, data }: { csrf: string | null; open: 
   return (
     <Layout title="Overview" section="overview" csrf={csrf} open={open}>
       <LivePanel csrf={csrf} data={data} />
-      <section>
-        <h2>Last hour, per handler</h2>
-        <p class="hint">Processed per minute (bars, left axis) and commit-to-done latency p50 / p99 (lines, right axis), across the fleet.</p>
-        <div id="charts" class="charts" data-src="/ui/activity.json">
-          <p class="muted">Loading charts…</p>
-        </div>
-      </section>
     </Layout>
   );
 }
@@ -38,6 +31,14 @@ export function LivePanel({ csrf, data }: { csrf: string | null; data: OverviewD
         <Card label="Machines consuming" value={count(machines.length)} testid="machines" note={`this page from ${data.self.consumer}`} />
         <Card label="Last recovery from Redis data loss" value={recovery.sentinel ? when(recovery.recoveredAt) : "due now"}
           testid="recovery" note={recovery.sentinel ? (recovery.by ? `by ${recovery.by}` : "") : "the sentinel is missing: Redis lost data, a machine is recovering"} />
+      </section>
+      <section>
+        <h2>Last hour, per handler</h2>
+        <p class="hint">Processed per minute (bars, left axis) and commit-to-done latency p50 / p99 (lines, right axis), across the fleet.</p>
+        {/* Kept as it is when the panel refreshes (hx-preserve): the charts refresh themselves. */}
+        <div id="charts" class="charts" data-src="/ui/activity.json" hx-preserve="true">
+          <p class="muted">Loading charts…</p>
+        </div>
       </section>
       <section>
         <h2>Event types and handlers</h2>
@@ -70,8 +71,8 @@ function Card({ label, value, note, testid, href }: { label: string; value: stri
 function StreamTable({ stream, csrf }: { stream: StreamOverview; csrf: string | null }) {
   return (
     <div class="stream" data-event-type={stream.eventType}>
-      <h3>{stream.eventType} <span class="muted">{stream.length === null ? "no stream" : `${count(stream.length)} entries`}</span></h3>
-      <table class="grid">
+      <h3>{stream.eventType} <span class="muted">{stream.length === null ? "no stream" : `${count(stream.length)} ${stream.length === 1 ? "entry" : "entries"}`}</span></h3>
+      <table class="grid handlers">
         <thead>
           <tr><th>handler</th><th>state</th><th>waiting</th><th>in flight</th><th>retrying</th><th>dead-lettered</th><th>lag</th><th>consumers (last seen, in flight)</th><th></th></tr>
         </thead>

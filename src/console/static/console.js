@@ -31,8 +31,8 @@
       series: [
         {},
         { label: "processed/min", stroke: "#2b6cb0", fill: "rgba(43,108,176,0.25)", paths: bars },
-        { label: "p50 ms", scale: "ms", stroke: "#2f855a", width: 2, spanGaps: false },
-        { label: "p99 ms", scale: "ms", stroke: "#c53030", width: 2, spanGaps: false },
+        { label: "p50 ms", scale: "ms", stroke: "#2f855a", width: 2, points: { show: true, size: 5 } },
+        { label: "p99 ms", scale: "ms", stroke: "#c53030", width: 2, points: { show: true, size: 5 } },
       ],
     };
   }
@@ -50,7 +50,7 @@
     }
     var empty = root.querySelector("p.muted");
     if (empty) empty.remove();
-    var width = Math.max(280, Math.min(560, root.clientWidth / 2 - 24));
+    var width = Math.max(280, Math.min(520, Math.floor(root.clientWidth / 3) - 28));
     names.forEach(function (name) {
       var values = seriesFor(data.handlers[name]);
       if (charts[name]) {

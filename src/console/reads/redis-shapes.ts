@@ -1,8 +1,8 @@
 /**
  * The engine's Redis key layout and reply shapes, as far as the console reads them. The engine's
  * entrance (src/engine/index.ts) does not export its `keys`, so these four are written out here
- * once; they MUST match src/engine/redis/keys.ts (test/console-reads.test.ts checks them against
- * what a running engine writes). When the entrance exports them, import them instead.
+ * once; they MUST match src/engine/redis/keys.ts (test/console-reads.test.ts compares them). When
+ * the entrance exports them, import them instead.
  */
 export const engineKeys = {
   stream: (prefix: string, eventType: string) => `${prefix}:${eventType}`,

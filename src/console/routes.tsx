@@ -18,7 +18,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * the admin token (a login form and a session cookie, or `Authorization: Bearer`). Every action
  * here also exists in the JSON API (README "The console").
  */
-export function consoleRoutes(deps: AppDeps): Hono {
+export function consoleRoutes(deps: AppDeps): Hono<ConsoleEnv> {
   const prefix = deps.config.STREAM_PREFIX;
   const auth = consoleAuth({ token: deps.config.ADMIN_TOKEN, secure: deps.config.NODE_ENV === "production" });
   const app = new Hono<ConsoleEnv>();
@@ -84,7 +84,7 @@ export function consoleRoutes(deps: AppDeps): Hono {
   });
 
   app.route("/dead-letters", deadLetterPages(deps, auth.open));
-  return app as unknown as Hono;
+  return app;
 }
 
 /**

@@ -7,6 +7,7 @@ import { connectDatabase, connectRedis, explainDatabaseError, isDatabaseDown, re
 import { createApp } from "./http/app.ts";
 import { createLogger } from "./lib/logger.ts";
 import { createMetrics } from "./metrics/metrics.ts";
+import { createActivityRecorder, type ActivityRecorder } from "./console/activity.ts";
 import type { Logger } from "./lib/logger.ts";
 import { startEngine, type Engine, toError, type Subscription } from "./engine/index.ts";
 
@@ -45,6 +46,7 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
 
   // Unset until start-up finishes; a signal during start-up must still stop cleanly.
   let engine: Engine | undefined;
+  let activity: ActivityRecorder | undefined;
   let server: ReturnType<typeof Bun.serve> | undefined;
   let stopping = false;
   const shutdown = async (signal: string, code = 0) => {
@@ -54,6 +56,7 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
     try {
       await server?.stop();
       await engine?.stop();
+      await activity?.stop().catch(() => {});
       await redis.quit().catch(() => redis.disconnect());
       // MUST NOT wait: engine.stop() already gave handlers SHUTDOWN_TIMEOUT_MS, so a transaction
       // still open is a handler past its deadline whose entry was handed over. Closing rolls it back.
@@ -70,11 +73,18 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
   const subscriptions = createSubscriptions({ ...database, config, redis, log });
   // One registry for the process: the engine's hooks count into it, GET /metrics renders it.
   const metrics = createMetrics({ sql: database.sql, redis, prefix: config.STREAM_PREFIX, version: pkg.version });
+  // The console's charts: every machine adds its outcomes to per-minute counts in Redis.
+  activity = createActivityRecorder({ redis, prefix: config.STREAM_PREFIX, log: log.child({ component: "activity" }) });
+  const recorder = activity;
   engine = await startEngine({
     ...engineOptions(config), db: database.db, redis, log, subscriptions,
     // The fleet runs this code: a type none of these subscriptions reads is a mistake to show, not to drop.
     knownEventTypes: subscriptions.map((s) => s.eventType),
-    onOutcome: metrics.onOutcome, onPublished: metrics.onPublished,
+    onOutcome: (report) => {
+      metrics.onOutcome(report);
+      recorder.record(report);
+    },
+    onPublished: metrics.onPublished,
     onFatal: (reason) => void shutdown(`fatal: ${reason}`, 1),
   });
   const app = createApp({ ...database, config, redis, engine, log, version: pkg.version, startedAt, metrics });

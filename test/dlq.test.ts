@@ -97,7 +97,7 @@ test("the list filters by event type and handler and pages newest first, every i
   expect([...ids].sort()).toEqual([...stored].sort());
   const times = all.items.map((i) => Date.parse(i.failedAt));
   expect(times).toEqual([...times].sort((x, y) => y - x));
-  expect(Object.keys(all.items[0]).sort()).toEqual(["attempts", "error", "eventId", "eventType", "failedAt", "handler", "id", "payload", "reason"]);
+  expect(Object.keys(all.items[0]).sort()).toEqual(["aggregateId", "attempts", "error", "eventId", "eventType", "failedAt", "handler", "id", "payload", "reason", "status", "tenantId"]);
 
   const byHandler = await listAll(api, "handler=a&limit=2");
   expect(byHandler.items.map((i) => i.handler)).toEqual(["a", "a", "a"]);

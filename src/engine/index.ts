@@ -32,16 +32,23 @@ export type { LogFields, Logger } from "./support/logger.ts";
 export type { AnySchema, EngineDb, EngineTx, Sql } from "./db.ts";
 
 // The operators' API: dead letters, queues and the outbox as the engine sees them
-export type { AdminDeps, DeadLetterFilter } from "./admin/letters.ts";
+export { PAYLOAD_PATH, type AdminDeps, type DeadLetterQuery, type SearchField } from "./admin/letters.ts";
 export type { DeadLetterReason, DeadLetterStatus } from "./dead-letters/row.ts";
 export {
-  decodeCursor, encodeCursor, getDeadLetter, listDeadLetters,
+  countDeadLetters, deadLetterFacets, decodeCursor, encodeCursor, getDeadLetter, listDeadLetters,
   type Cursor, type DeadLetterDetail, type DeadLetterItem, type ListOptions,
 } from "./admin/dead-letters-read.ts";
-export { countRetryable, retryDeadLetter, retryDeadLetters, type RetryFilter, type RetryResult } from "./admin/redrive.ts";
-export { deleteDeadLetter, type DeleteResult } from "./admin/discard.ts";
+export { BULK_LIMIT, retryDeadLetter, retryDeadLetters, type RetryResult } from "./admin/redrive.ts";
+export { deleteDeadLetter, discardDeadLetters, type DeleteResult } from "./admin/discard.ts";
+export { applyToDeadLetters, type BulkAction } from "./admin/bulk.ts";
 export { readStreamStates, type GroupState, type StreamState } from "./admin/stream-states.ts";
 export { countOpenDeadLetters, readOutboxBacklog, type OpenDeadLetterCount, type OutboxBacklog } from "./admin/counts.ts";
 
 // A drizzle helper the engine uses too: an array as one parameter (`= any($1::uuid[])`)
 export { pgArray } from "./support/pg-array.ts";
+
+// The operators' console reads (handlers, fleet, event traces) and pausing a handler fleet-wide
+export { byHandler, readHandlerStates, type ConsumerState, type HandlerState, type StateDeps, type StreamOverview } from "./admin/handler-states.ts";
+export { readLastRecovery, readMachines, readOutboxState, type LastRecovery, type Machine, type OutboxState } from "./admin/fleet.ts";
+export { traceAggregate, traceEvent, type EventTrace, type HandlerStage, type HandlerTrace, type TraceDeps } from "./admin/event-trace.ts";
+export { pauseHandler, readPausedHandlers, resumeHandler, type PauseInfo } from "./admin/pause.ts";

@@ -1,6 +1,7 @@
 import { claimConsumerName, type ConsumerIdentity } from "./delivery/consumer-identity.ts";
 import { resolveSubscriptions } from "./delivery/subscribe.ts";
 import { startSubscription, type RunningSubscription } from "./delivery/subscription.ts";
+import { watchPauses } from "./delivery/pause-watch.ts";
 import type { AnySchema } from "./db.ts";
 import { runMaintenance, scheduleMaintenance, scheduleStats } from "./maintenance/jobs.ts";
 import { resolveOptions, type EngineOptions } from "./options.ts";
@@ -74,11 +75,14 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
   // claim) must not hold back the relay or the HTTP API.
   let identity: ConsumerIdentity | null = null;
   const running: RunningSubscription[] = [];
+  const pauses = parts.consumers && subs.length > 0 ? watchPauses(redis, prefix, log) : undefined;
+  if (pauses) timers.push(() => pauses.stop());
   const subscriptionDeps = {
     db: o.db, sql: o.sql, redis, prefix, consumer: o.consumerName,
     claimIdleMs: o.claimIdleMs, blockMs: o.readBlockMs, log, relay: relay ?? undefined, onOutcome: o.onOutcome,
     idempotencyTtlMs: o.idempotencyTtlMs,
     onGroupMissing: watcher ? (sub: { eventType: string; handler: string }) => watcher.groupLost(sub) : undefined,
+    pauses,
   };
   const startConsumers = async () => {
     if (!parts.consumers || subs.length === 0) return;

@@ -10,6 +10,9 @@ import { bodyLimit } from "./body-limit.ts";
 import { dlqRoutes } from "./dlq.ts";
 import { ApiError, errorHandler, errorResponse, notFoundHandler } from "./errors.ts";
 import { eventRoutes } from "./events.ts";
+import { fleetRoutes } from "./fleet.ts";
+import { handlerRoutes } from "./handlers.ts";
+import { consoleRoutes } from "../console/routes.tsx";
 import { healthRoutes } from "./health.ts";
 import { httpMetrics, metricsRoutes } from "./metrics.ts";
 import { orderRoutes } from "./orders.ts";
@@ -54,5 +57,9 @@ export function createApp(deps: AppDeps): Hono {
   app.use("/dlq", admin);
   app.use("/dlq/*", admin);
   app.route("/dlq", dlqRoutes(deps));
+  for (const path of ["/handlers", "/handlers/*", "/fleet"]) app.use(path, admin);
+  app.route("/handlers", handlerRoutes(deps));
+  app.route("/fleet", fleetRoutes(deps));
+  app.route("/ui", consoleRoutes(deps));
   return app;
 }

@@ -6,6 +6,9 @@ import type { AppDeps } from "./app.ts";
 import { invalid } from "./errors.ts";
 import { requireJson, validate } from "./validate.ts";
 import { commitWithEvents, writeEvent } from "../engine/index.ts";
+import { traceAggregate, traceEvent } from "../console/reads/index.ts";
+import { idParam } from "./products.ts";
+import { notFound } from "./errors.ts";
 
 const envelope = z.strictObject({
   eventType: z.string().refine(isEventType, { message: `unknown event type; known: ${EVENT_TYPES.join(", ")}` }),
@@ -15,12 +18,29 @@ const envelope = z.strictObject({
   idempotencyKey: line(255).refine((k) => !k.startsWith("orderstream:"), "keys starting with orderstream: are reserved for the service's own events").optional(),
 });
 
+const lookupQuery = z.strictObject({ aggregateId: line(255), limit: z.coerce.number().int().min(1).max(100).default(20) });
+
 /**
- * POST /events (admin): another service publishes an event through the API. The payload must pass
- * its type's schema; it is stored as sent (fields the schema does not name are kept).
+ * Events (admin):
+ * - `POST /events`: another service publishes an event through the API. The payload must pass
+ *   its type's schema; it is stored as sent (fields the schema does not name are kept).
+ * - `GET /events/:id`: where the event is: in the outbox, published, and per handler processed,
+ *   pending (attempts, next retry), waiting or dead-lettered.
+ * - `GET /events?aggregateId=`: the same for an aggregate's newest events.
  */
 export function eventRoutes(deps: AppDeps, admin: MiddlewareHandler): Hono {
-  return new Hono().post("/", admin, requireJson, validate("json", envelope), async (c) => {
+  const trace = { sql: deps.sql, redis: deps.redis, prefix: deps.config.STREAM_PREFIX, claimIdleMs: deps.config.CLAIM_IDLE_MS };
+  return new Hono()
+    .get("/", admin, validate("query", lookupQuery), async (c) => {
+      const { aggregateId, limit } = c.req.valid("query");
+      return c.json({ items: await traceAggregate(trace, aggregateId, limit) });
+    })
+    .get("/:id", admin, validate("param", idParam), async (c) => {
+      const found = await traceEvent(trace, c.req.valid("param").id);
+      if (!found) throw notFound("event");
+      return c.json(found);
+    })
+    .post("/", admin, requireJson, validate("json", envelope), async (c) => {
     const body = c.req.valid("json");
     const eventType = body.eventType as (typeof EVENT_TYPES)[number];
     const checked = eventPayloadSchema(eventType).safeParse(body.payload);

@@ -102,7 +102,8 @@ export async function snapshot(sql: Database["sql"], redis: Redis, prefix: strin
     const [nextCursor, found] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
     cursor = nextCursor;
     for (const key of found) {
-      if (/:(lock|consumer|ratelimit):/.test(key)) continue;
+      // Liveness and the charts' activity counts (flushed every few seconds from earlier, legitimate work) are not state.
+      if (/:(lock|consumer|ratelimit|console):/.test(key)) continue;
       const type = await redis.type(key);
       out[key] = type === "stream" ? `stream ${await redis.xlen(key)}` : type === "hash" ? `hash ${JSON.stringify(await redis.hgetall(key))}` : type;
     }

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Sql } from "../db.ts";
 import { columns, type DeadLetterRow, type DeadLetterStatus } from "../dead-letters/row.ts";
-import { filterSql, type DeadLetterFilter } from "./letters.ts";
+import { querySql, type DeadLetterQuery } from "./letters.ts";
 
 export interface DeadLetterItem {
   id: string;
@@ -14,15 +14,15 @@ export interface DeadLetterItem {
   failedAt: string;
   /** The payload parsed as JSON, or the raw text when it is not JSON. */
   payload: unknown;
+  aggregateId: string | null;
+  tenantId: string | null;
+  status: DeadLetterStatus;
 }
 
 export interface DeadLetterDetail extends DeadLetterItem {
   stream: string;
   entryId: string;
-  aggregateId: string | null;
-  tenantId: string | null;
   occurredAt: string | null;
-  status: DeadLetterStatus;
   resolvedAt: string | null;
 }
 
@@ -32,22 +32,23 @@ export interface Cursor {
   id: string;
 }
 
-export interface ListOptions extends DeadLetterFilter {
-  /** Defaults to open. */
-  status?: DeadLetterStatus;
+export interface ListOptions extends DeadLetterQuery {
   limit: number;
   cursor?: Cursor;
 }
 
 /**
- * Dead letters of one status (open unless asked), newest first, one page at a time. Keyset pagination on (failed_at, id): a
- * page never repeats an item of an earlier one, even while new dead letters arrive.
+ * Dead letters matching a query (open ones unless it says otherwise), newest first, one page at
+ * a time. Keyset pagination on (failed_at, id): a page never repeats an item of an earlier one,
+ * even while new dead letters arrive. Runs on the durable `dead_letters` table, so it answers the
+ * same after Redis lost its data; a text search scans it, which a dead-letter table (small unless
+ * something is badly wrong) affords.
  */
-export async function listDeadLetters(sql: Sql, { limit, cursor, status = "open", ...filter }: ListOptions): Promise<{ items: DeadLetterItem[]; nextCursor: string | null }> {
+export async function listDeadLetters(sql: Sql, { limit, cursor, ...query }: ListOptions): Promise<{ items: DeadLetterItem[]; nextCursor: string | null }> {
   const rows = await sql<(DeadLetterRow & { failed_key: string })[]>`
     select ${columns(sql)}, to_char(failed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as failed_key
     from dead_letters
-    where status = ${status} ${filterSql(sql, filter)}
+    where ${querySql(sql, query)}
       ${cursor ? sql`and (failed_at, id) < (${cursor.failedAt}::timestamptz, ${cursor.id}::uuid)` : sql``}
     order by failed_at desc, id desc
     limit ${limit + 1}`;
@@ -92,18 +93,41 @@ function isRealInstant(text: string): boolean {
   return Number.isFinite(ms) && !text.startsWith("0000") && new Date(ms).toISOString().slice(0, 19) === text.slice(0, 19);
 }
 
+/**
+ * How many open dead letters match: what a bulk discard would touch, or with `retryable` a bulk
+ * retry (only letters that carry an event id can be delivered again).
+ */
+export async function countDeadLetters(sql: Sql, query: DeadLetterQuery, { retryable = false } = {}): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    select count(*)::int as n from dead_letters
+    where ${querySql(sql, { ...query, status: "open" })} ${retryable ? sql`and event_id is not null` : sql``}`;
+  return row?.n ?? 0;
+}
+
+/** The values dead letters can be filtered by (every status), for filter menus. */
+export async function deadLetterFacets(sql: Sql): Promise<{ eventTypes: string[]; handlers: string[]; reasons: string[] }> {
+  const rows = await sql<{ kind: string; value: string }[]>`
+    select 'eventType' as kind, event_type as value from dead_letters group by event_type
+    union all select 'handler', handler from dead_letters group by handler
+    union all select 'reason', reason from dead_letters group by reason
+    order by 1, 2`;
+  const of = (kind: string) => rows.filter((r) => r.kind === kind).map((r) => r.value);
+  return { eventTypes: of("eventType"), handlers: of("handler"), reasons: of("reason") };
+}
+
 function toItem(r: DeadLetterRow): DeadLetterItem {
   return {
     id: r.id, eventId: r.event_id, eventType: r.event_type, handler: r.handler, reason: r.reason, error: r.error,
     attempts: r.attempts, failedAt: iso(r.failed_at), payload: parsePayload(r.payload),
+    aggregateId: r.aggregate_id, tenantId: r.tenant_id, status: r.status,
   };
 }
 
 function toDetail(r: DeadLetterRow): DeadLetterDetail {
   return {
     ...toItem(r),
-    stream: r.stream, entryId: r.entry_id, aggregateId: r.aggregate_id, tenantId: r.tenant_id,
-    occurredAt: r.occurred_at === null ? null : iso(r.occurred_at), status: r.status,
+    stream: r.stream, entryId: r.entry_id,
+    occurredAt: r.occurred_at === null ? null : iso(r.occurred_at),
     resolvedAt: r.resolved_at === null ? null : iso(r.resolved_at),
   };
 }

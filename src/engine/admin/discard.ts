@@ -1,6 +1,7 @@
 import { RELAY_HANDLER } from "../dead-letters/row.ts";
 import { removeCopies } from "../dead-letters/copies.ts";
-import { lockDeadLetters, markResolved, type AdminDeps } from "./letters.ts";
+import { lockDeadLetters, markResolved, matchingOpenIds, type AdminDeps, type DeadLetterQuery } from "./letters.ts";
+import { BULK_LIMIT } from "./redrive.ts";
 
 export type DeleteResult = "discarded" | "not_found" | "not_open";
 
@@ -27,4 +28,12 @@ export async function deleteDeadLetter(deps: AdminDeps, id: string): Promise<Del
     deps.log.info("dead letter discarded", { deadLetterId: row.id, eventId: row.event_id, handler: row.handler });
     return "discarded";
   });
+}
+
+/** Discards every open dead letter matching `query`, each as deleteDeadLetter does, at most `limit` in one call. */
+export async function discardDeadLetters(deps: AdminDeps, query: DeadLetterQuery, { limit = BULK_LIMIT } = {}): Promise<number> {
+  let discarded = 0;
+  for (const id of await matchingOpenIds(deps.sql, query, limit)) if ((await deleteDeadLetter(deps, id)) === "discarded") discarded++;
+  if (discarded) deps.log.info("dead letters discarded", { ...query, ids: query.ids?.length, discarded });
+  return discarded;
 }

@@ -8,7 +8,7 @@ import { publishRows } from "../outbox/publish.ts";
 import type { Q } from "../db.ts";
 import { removeCopies } from "../dead-letters/copies.ts";
 import { columns, type DeadLetterRow } from "../dead-letters/row.ts";
-import { filterSql, lockDeadLetters, markResolved, type AdminDeps, type DeadLetterFilter } from "./letters.ts";
+import { lockDeadLetters, markResolved, matchingOpenIds, type AdminDeps, type DeadLetterQuery } from "./letters.ts";
 
 export type RetryResult =
   /** `entryId`: the re-driven stream entry; null for a `relay` dead letter, whose row goes back to the relay's queue. */
@@ -18,11 +18,9 @@ export type RetryResult =
   /** A malformed entry: it carried no event id, so there is no event to deliver again. */
   | { outcome: "no_event" };
 
-export interface RetryFilter extends DeadLetterFilter {
-  ids?: string[];
-}
-
 const BATCH_SIZE = 100;
+/** At most this many dead letters per bulk call; a larger backlog takes several calls. */
+export const BULK_LIMIT = 10_000;
 
 /**
  * Delivers a dead letter's event again to its handler only (an entry with `target`; the event's
@@ -43,40 +41,27 @@ export async function retryDeadLetter(deps: AdminDeps, id: string): Promise<Retr
   });
 }
 
-/** How many open dead letters match `filter` and can be retried (they carry an event id). */
-export async function countRetryable(sql: Q, filter: RetryFilter): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from dead_letters where ${retryableSql(sql, filter)}`;
-  return row?.n ?? 0;
-}
-
 /**
- * Retries every open dead letter matching `filter`, oldest first, `batchSize` per transaction
- * so a large backlog never holds one long transaction. Letters that fail again meanwhile are new
- * rows; the work is bounded by the count at the start, so they are left for the next call.
- * Rows another request is resolving right now are skipped. Returns how many were retried.
+ * Retries every open dead letter matching `query` that carries an event id, oldest first,
+ * `batchSize` per transaction so a large backlog never holds one long transaction, at most
+ * `limit` in one call. Letters that fail again meanwhile are new rows, left for the next call;
+ * rows another request is resolving right now are skipped. Returns how many were retried.
  */
-export async function retryDeadLetters(deps: AdminDeps, filter: RetryFilter, batchSize = BATCH_SIZE): Promise<number> {
-  let remaining = await countRetryable(deps.sql, filter);
+export async function retryDeadLetters(deps: AdminDeps, query: DeadLetterQuery, { limit = BULK_LIMIT, batchSize = BATCH_SIZE } = {}): Promise<number> {
+  const ids = await matchingOpenIds(deps.sql, query, limit, { retryable: true });
   let retried = 0;
-  while (remaining > 0) {
-    const n = await deps.sql.begin(async (tx) => {
+  for (let i = 0; i < ids.length; i += batchSize) {
+    const chunk = ids.slice(i, i + batchSize);
+    retried += await deps.sql.begin(async (tx) => {
       const rows = await tx<DeadLetterRow[]>`
-        select ${columns(tx)} from dead_letters where ${retryableSql(tx, filter)}
-        order by failed_at, id limit ${Math.min(batchSize, remaining)}
-        for update skip locked`;
+        select ${columns(tx)} from dead_letters where id = any(${chunk}::uuid[]) and status = 'open'
+        order by failed_at, id for update skip locked`;
       if (rows.length) await redrive(deps, tx, rows);
       return rows.length;
     });
-    if (n === 0) break;
-    retried += n;
-    remaining -= n;
   }
-  if (retried) deps.log.info("dead letters retried", { ...filter, ids: filter.ids?.length, retried });
+  if (retried) deps.log.info("dead letters retried", { ...query, ids: query.ids?.length, retried });
   return retried;
-}
-
-function retryableSql(q: Q, { ids, ...filter }: RetryFilter) {
-  return q`status = 'open' and event_id is not null ${filterSql(q, filter)} ${ids ? q`and id = any(${ids}::uuid[])` : q``}`;
 }
 
 /**

@@ -14,6 +14,7 @@ import { keys } from "../redis/keys.ts";
 import type { OutcomeReport } from "./outcome.ts";
 import { claimOwnPending, reclaimEntries } from "../redis/scripts.ts";
 import { recoverDeletedEntry } from "./recover.ts";
+import type { PauseWatch } from "./pause-watch.ts";
 
 export interface SubscriptionDeps {
   db: Db;
@@ -36,6 +37,8 @@ export interface SubscriptionDeps {
    * the group is recreated at the stream's start.
    */
   onGroupMissing?: (sub: { eventType: string; handler: string }) => Promise<void>;
+  /** The fleet's paused handlers: a paused one reads nothing new and finishes what it holds. */
+  pauses?: PauseWatch;
 }
 
 export interface RunningSubscription {
@@ -43,6 +46,8 @@ export interface RunningSubscription {
   eventType: string;
   stream: string;
   inFlight(): number;
+  /** Paused fleet-wide: reading nothing new. */
+  paused(): boolean;
   /** Stops reading, lets in-flight entries finish until `deadline`, and hands the rest to other consumers. */
   stop(deadline: number): Promise<void>;
 }
@@ -154,15 +159,33 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
     }
   };
 
+  /** Resolves once this handler is not paused (or the subscription stops). */
+  const isPaused = () => deps.pauses?.isPaused(group) ?? false;
+  const whilePaused = async () => {
+    while (isPaused() && !stopping) await sleep(100, abort.signal);
+  };
+  // A pause must not wait for a read blocked for up to blockMs: the read is unblocked (it
+  // returns as if it timed out) and the loop then sees the pause.
+  let reading = false;
+  let blockingId: number | null = null;
+  blocking.on("ready", () => (blockingId = null));
+  const unpauseListener = deps.pauses?.onChange((handler, paused) => {
+    if (handler === group && paused && reading && blockingId !== null) void redis.call("CLIENT", "UNBLOCK", blockingId).catch(() => {});
+  });
+
   const readLoop = async () => {
     let failures = 0;
     while (!stopping) {
       await waitForSlot(readSlots);
+      if (isPaused()) await whilePaused();
       if (stopping) break;
       try {
+        blockingId ??= Number(await blocking.client("ID"));
+        if (isPaused()) continue;
+        reading = true;
         const reply = (await blocking.xreadgroup(
           "GROUP", group, consumer, "COUNT", readSlots() * batchSize, "BLOCK", deps.blockMs, "STREAMS", stream, ">",
-        )) as [string, [string, string[]][]][] | null;
+        ).finally(() => (reading = false))) as [string, [string, string[]][]][] | null;
         failures = 0;
         groupMissing = 0;
         for (const [, entries] of reply ?? []) dispatchAll(entries.map(([id, fields]) => ({ id, fields, attempt: 1, deliveries: 1 })));
@@ -227,6 +250,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
       }
       wakeMissed = false;
       if (stopping) break;
+      if (isPaused()) continue; // retries and dead consumers' entries wait too
       try {
         await reclaimOnce();
         failing = false;
@@ -241,6 +265,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
   // A process restarted under its old name finishes what its previous life left pending before
   // reading anything new, instead of waiting CLAIM_IDLE_MS and racing the other consumers for it.
   const takeBackOwnPending = async () => {
+    await whilePaused();
     let after = "-";
     while (!stopping) {
       await waitForSlot();
@@ -264,6 +289,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
     eventType: sub.eventType,
     stream,
     inFlight: () => held.size,
+    paused: isPaused,
     async stop(deadline) {
       stopping = true;
       abort.abort();
@@ -276,6 +302,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
       await Promise.race([Promise.allSettled([...runs]), deadlinePassed]);
       timeUp.abort();
       await keeper.handOver();
+      unpauseListener?.();
       blocking.disconnect();
     },
   };

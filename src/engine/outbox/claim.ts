@@ -27,10 +27,14 @@ export async function claimOutboxBatch(tx: Q, limit: number): Promise<OutboxRow[
     for update skip locked`;
 }
 
-/** Marks rows published and remembers the stream entry each became. */
+/**
+ * Marks rows published and remembers the stream entry each became. published_at is the clock
+ * when the rows were marked, after their XADD (not the transaction's start): an entry that
+ * reached its stream after a moment T always has published_at after T.
+ */
 export async function markPublished(tx: Q, ids: string[], streamIds: string[]): Promise<void> {
   await tx`
-    update outbox o set published_at = now(), stream_id = v.stream_id
+    update outbox o set published_at = clock_timestamp(), stream_id = v.stream_id
     from unnest(${ids}::uuid[], ${streamIds}::text[]) as v(id, stream_id)
     where o.id = v.id`;
 }

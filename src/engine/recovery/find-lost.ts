@@ -3,6 +3,7 @@ import type { Sql } from "../db.ts";
 import type { OutboxRow } from "../outbox/claim.ts";
 import { keys } from "../redis/keys.ts";
 import { fieldsOf } from "../redis/fields.ts";
+import { compareIds } from "../redis/ids.ts";
 
 export interface Pair {
   eventType: string;
@@ -116,11 +117,4 @@ export async function stillUnsettled(sql: Sql, lost: Map<string, string[]>): Pro
   const out = new Map<string, string[]>();
   for (const r of rows) out.set(r.event_id, [...(out.get(r.event_id) ?? []), r.handler]);
   return out;
-}
-
-/** Orders two stream entry ids (`ms-seq`). */
-export function compareIds(a: string, b: string): number {
-  const [am = 0n, as = 0n] = a.split("-").map((p) => BigInt(p));
-  const [bm = 0n, bs = 0n] = b.split("-").map((p) => BigInt(p));
-  return am === bm ? (as === bs ? 0 : as < bs ? -1 : 1) : am < bm ? -1 : 1;
 }

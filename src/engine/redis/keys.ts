@@ -13,9 +13,12 @@ export const keys = {
   failures: (prefix: string, handler: string, eventType: string) => `${prefix}:failures:${handler}:${eventType}`,
   /** Sentinel written once Redis is known to hold everything the outbox says it should; gone means Redis lost data. */
   epoch: (prefix: string) => `${prefix}:epoch`,
+  /** Hash: handler name -> JSON {since, by}. Present means every machine's loops of that handler read nothing new. */
+  paused: (prefix: string) => `${prefix}:paused`,
 };
 
-const RESERVED = /^(dlq|dlq-counts|epoch)$|^(lock|consumer|ratelimit|idem|orphans|failures):/;
+// `console:` is the shop console's own namespace under the prefix.
+const RESERVED = /^(dlq|dlq-counts|epoch|paused)$|^(lock|consumer|ratelimit|idem|orphans|failures|console):/;
 
 /** An event type whose stream key would collide with one of the service's own keys. */
 export function isReservedEventType(eventType: string): boolean {

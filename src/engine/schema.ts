@@ -80,3 +80,13 @@ export const deadLetters = pgTable(
     index("dead_letters_event_idx").on(t.eventId),
   ],
 );
+
+/**
+ * What the engine remembers about its Redis per key prefix: when it first brought a Redis in line
+ * with the outbox (so a missing sentinel later means data loss, not a first start) and last did.
+ */
+export const engineState = pgTable("engine_state", {
+  prefix: text("prefix").primaryKey(),
+  firstSentinelAt: timestamp("first_sentinel_at", { withTimezone: true }).notNull().defaultNow(),
+  lastSentinelAt: timestamp("last_sentinel_at", { withTimezone: true }).notNull().defaultNow(),
+});

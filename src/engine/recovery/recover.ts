@@ -6,12 +6,25 @@ import { keys } from "../redis/keys.ts";
 import { publishRows } from "../outbox/publish.ts";
 import { findLostDeliveries, listPublishedPage, stillUnsettled, type Pair, type Position, type PublishedRow } from "./find-lost.ts";
 import { restoreDeadLetterCopies } from "./restore-dead-letters.ts";
-import { readRunId, writeSentinel } from "./sentinel.ts";
+import { beginRecovery, finishRecovery, readRunId, recordSentinel } from "./sentinel.ts";
 
-export type RecoveryReason = "missing" | "restarted";
+/** Redis lost data or restarted while a recovery ran: it must run again from the start. */
+export class RecoveryInterrupted extends Error {
+  override name = "RecoveryInterrupted";
+  constructor() {
+    super("Redis lost data or restarted during the recovery; running it again");
+  }
+}
+
+/**
+ * `first_start`: this prefix never had a sentinel (a new deployment, nothing lost); `missing`: the
+ * sentinel was gone (Redis lost its data, or a group vanished); `restarted`: Redis restarted since
+ * the last check (its run id changed); `rolled_back`: the write counter went backwards (a failover
+ * to a replica that missed writes, or a restore), noticed without INFO.
+ */
+export type RecoveryReason = "first_start" | "missing" | "restarted" | "rolled_back";
 
 export interface RecoveryReport {
-  /** `missing`: the sentinel was gone (Redis lost its data, or a group vanished); `restarted`: Redis restarted since the last check. */
   reason: RecoveryReason;
   at: Date;
   durationMs: number;
@@ -42,8 +55,9 @@ export interface RecoveryDeps {
 
 /**
  * Brings Redis back in line with the outbox after it lost data. MUST run under the fleet's
- * recovery lock, and MUST write the sentinel last: a crash part-way leaves it missing, so
- * another machine does the whole job again (the duplicates that makes are absorbed by
+ * recovery lock, and MUST write the sentinel last, and only if Redis kept everything since the
+ * recovery began (same run id, its token still there): a crash or a second data loss part-way
+ * leaves it missing, so the job is done again (the duplicates that makes are absorbed by
  * processed_events).
  * 1. Every subscription's group is created if missing, at the stream's end (entries already
  *    there may be ones the handler settled or dead-lettered, which must not run again).
@@ -57,6 +71,8 @@ export interface RecoveryDeps {
 export async function recoverStreams(deps: RecoveryDeps, reason: RecoveryReason): Promise<RecoveryReport> {
   const { sql, redis, prefix, subscriptions, signal, pageSize = 500 } = deps;
   const started = Date.now();
+  const runId = await readRunId(redis);
+  const token = await beginRecovery(redis, prefix);
   let recreatedGroups = 0;
   for (const s of subscriptions) if (await recreateGroupAtEnd(redis, keys.stream(prefix, s.eventType), s.handler)) recreatedGroups++;
   const until = await passPublishBarrier(sql, prefix);
@@ -77,7 +93,13 @@ export async function recoverStreams(deps: RecoveryDeps, reason: RecoveryReason)
   if (signal?.aborted) throw new Error("recovery stopped before it finished");
   const restoredDeadLetters = await restoreDeadLetterCopies(sql, redis, prefix, signal);
   if (signal?.aborted) throw new Error("recovery stopped before it finished");
-  await writeSentinel(redis, prefix, { runId: await readRunId(redis), recoveredAt: new Date().toISOString(), by: deps.consumer });
+  // Redis lost data again while this ran (the token is gone), or restarted (another run id): what
+  // was done may be gone too, so no sentinel vouches for it and the next check does it all again.
+  const sentinel = { runId, recoveredAt: new Date().toISOString(), by: deps.consumer };
+  if ((await readRunId(redis)) !== runId || !(await finishRecovery(redis, prefix, token, sentinel))) {
+    throw new RecoveryInterrupted();
+  }
+  await recordSentinel(sql, prefix);
   return { reason, at: new Date(), durationMs: Date.now() - started, recreatedGroups, republishedEvents, restoredDeadLetters };
 }
 

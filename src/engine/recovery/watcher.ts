@@ -5,8 +5,8 @@ import { outageLog } from "../support/outage-log.ts";
 import { recreateGroupAtEnd } from "../delivery/groups.ts";
 import { keys } from "../redis/keys.ts";
 import type { Pair } from "./find-lost.ts";
-import { recoverStreams, type RecoveryDeps, type RecoveryReason, type RecoveryReport } from "./recover.ts";
-import { dropSentinel, readRunId, readSentinel } from "./sentinel.ts";
+import { RecoveryInterrupted, recoverStreams, type RecoveryDeps, type RecoveryReason, type RecoveryReport } from "./recover.ts";
+import { dropSentinel, hadSentinel, observeRedis, readRunId, readSentinel } from "./sentinel.ts";
 
 export interface RecoveryStatus {
   /** The last check that Redis still holds what the outbox says it should (a GET, every second). */
@@ -37,11 +37,14 @@ export interface WatcherOptions extends Omit<RecoveryDeps, "signal"> {
 }
 
 /**
- * Watches for Redis losing data and recovers on its own: every `intervalMs` one GET of the
- * sentinel; when it is missing (Redis lost its data, or a group was lost), or Redis restarted since
- * it was written (its run id changed: writes acknowledged just before may be gone), one machine
- * of the fleet takes the recovery lock and runs recoverStreams; the others find the sentinel
- * back when they get the lock, and do nothing.
+ * Watches for Redis losing data and recovers on its own. Every `intervalMs` one round trip reads
+ * the sentinel and increments the write counter. Recovery is due when the sentinel is missing
+ * (Redis lost its data, or a group was lost; on a prefix that never had one it is a first start),
+ * when Redis restarted since it was written (its run id changed: writes acknowledged just before
+ * may be gone), or when the counter went backwards (a failover or a restore that lost writes:
+ * this works where INFO, and so the run id, is not available). One machine of the fleet takes the
+ * recovery lock and runs recoverStreams; the others find the sentinel back when they get the lock,
+ * and do nothing. A recovery interrupted by another data loss is run again at once.
  */
 export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 30_000, ...deps }: WatcherOptions): RecoveryWatcher {
   const { redis, prefix } = deps;
@@ -50,31 +53,44 @@ export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 30_0
   const outage = outageLog(log, "Redis data-loss check");
   let runId: string | null = null;
   let runIdAsked = false;
+  /** The write counter as this process last saw it: a later value no higher means Redis lost writes. */
+  let lastSeq = 0;
   let current: Promise<void> | null = null;
   let again = false;
 
   const reasonToRecover = async (): Promise<RecoveryReason | null> => {
-    const sentinel = await readSentinel(redis, prefix);
-    if (!sentinel) return "missing";
-    return runId && sentinel.runId && sentinel.runId !== runId ? "restarted" : null;
+    const { sentinel, seq } = await observeRedis(redis, prefix);
+    const rolledBack = seq <= lastSeq;
+    lastSeq = seq;
+    if (!sentinel) return (await hadSentinel(deps.sql, prefix)) ? "missing" : "first_start";
+    if (runId && sentinel.runId && sentinel.runId !== runId) return "restarted";
+    return rolledBack ? "rolled_back" : null;
   };
 
   const checkOnce = async () => {
     if (!runIdAsked) runId = await readRunId(redis); // null where INFO is not allowed: the sentinel alone then
     runIdAsked = true;
-    if (!(await reasonToRecover())) return;
+    const first = await reasonToRecover();
+    if (!first) return;
     const locked = await withLock(redis, keys.lock(prefix, "recovery"), lockTtlMs, async () => {
       // Another machine may have recovered while this one waited for the lock: decide again.
       runId = (await readRunId(redis)) ?? runId;
-      const reason = await reasonToRecover();
+      // A rolled-back counter was seen before the lock: it stays the reason even though this
+      // second look (after the lock) sees it growing again.
+      const reason = (await reasonToRecover()) ?? (first === "rolled_back" ? first : null);
       if (!reason) return null;
-      log.warn("Redis lost data or restarted; recovering from the outbox", { reason });
+      if (reason === "first_start") log.info("new Redis for this prefix: creating consumer groups");
+      else log.warn("Redis lost data or restarted; recovering from the outbox", { reason });
       return recoverStreams({ ...deps, signal: abort.signal }, reason);
     });
     // Not acquired: another machine is recovering; the next tick looks again.
     if (locked.acquired && locked.result) {
       const report = locked.result;
       status.last = report;
+      if (report.reason === "first_start") {
+        log.info("created consumer groups", { groups: report.recreatedGroups });
+        return;
+      }
       log.info("recovered from Redis data loss", {
         reason: report.reason, republishedEvents: report.republishedEvents, restoredDeadLetters: report.restoredDeadLetters,
         recreatedGroups: report.recreatedGroups, durationMs: report.durationMs,
@@ -92,6 +108,11 @@ export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 30_0
         outage.ok();
       } catch (thrown) {
         if (abort.signal.aborted) break;
+        if (thrown instanceof RecoveryInterrupted) {
+          log.warn(thrown.message);
+          again = true;
+          continue;
+        }
         const err = toError(thrown);
         status.lastError = err.message;
         outage.failed(err);

@@ -13,12 +13,16 @@ export const keys = {
   failures: (prefix: string, handler: string, eventType: string) => `${prefix}:failures:${handler}:${eventType}`,
   /** Sentinel written once Redis is known to hold everything the outbox says it should; gone means Redis lost data. */
   epoch: (prefix: string) => `${prefix}:epoch`,
+  /** Counter every watcher increments each check: a value going backwards means Redis lost writes (a failover, a restore). */
+  epochSeq: (prefix: string) => `${prefix}:epoch-seq`,
+  /** The token of the recovery under way: gone at its end means Redis lost data during it. */
+  recoveryNonce: (prefix: string) => `${prefix}:recovery-nonce`,
   /** Hash: handler name -> JSON {since, by}. Present means every machine's loops of that handler read nothing new. */
   paused: (prefix: string) => `${prefix}:paused`,
 };
 
 // `console:` is the shop console's own namespace under the prefix.
-const RESERVED = /^(dlq|dlq-counts|epoch|paused)$|^(lock|consumer|ratelimit|idem|orphans|failures|console):/;
+const RESERVED = /^(dlq|dlq-counts|epoch|epoch-seq|recovery-nonce|paused)$|^(lock|consumer|ratelimit|idem|orphans|failures|console):/;
 
 /** An event type whose stream key would collide with one of the service's own keys. */
 export function isReservedEventType(eventType: string): boolean {

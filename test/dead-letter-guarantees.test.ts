@@ -1,7 +1,7 @@
 // Dead letters and retention must never let an event run twice for one handler.
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { z } from "zod";
-import { subscribe, type HandlerContext } from "../src/engine/index.ts";
+import { subscribe, UnrecoverableError, type HandlerContext } from "../src/engine/index.ts";
 import { keys } from "../src/engine/redis/keys.ts";
 import { startTestApi } from "./support/api.ts";
 import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
@@ -82,4 +82,35 @@ test("a discarded dead letter is gone one by one (404) and listed under status=d
   const listed = (await api.call("GET", "/dlq?status=discarded")).body.items;
   expect(listed.map((i: { id: string }) => i.id)).toEqual([id]);
   expect((await api.call("GET", "/dlq?status=gone")).status).toBe(400);
+});
+
+test("a retried dead letter's entry deleted from the stream while it waits for its retry is re-driven again, not lost", async () => {
+  const state = { mode: "fail" as "fail" | "fail-once" | "ok" };
+  const entries: string[] = [];
+  await ctx.startEngine([subscribe({
+    handler: "mailer", eventType: "user.created", schema: userCreated,
+    options: { maxAttempts: 2, backoff: { initialMs: 1_500, multiplier: 1, maxMs: 1_500 } },
+    handle: async (e, c: HandlerContext) => {
+      if (state.mode === "fail") throw new UnrecoverableError("provider refused");
+      if (state.mode === "fail-once") {
+        state.mode = "ok";
+        throw new Error("provider down");
+      }
+      await recordEffect(c, e.id);
+    },
+  })], { onOutcome: (r) => void entries.push(r.outcome) });
+  const api = await startTestApi(ctx, { engine: false });
+  await insertOutboxRow(ctx.sql, "user.created", { userId: "u1" });
+  await waitFor("the dead letter", async () => (await readDeadLetters(ctx)).length === 1);
+  const [{ id }] = (await ctx.sql`select id from dead_letters`) as unknown as [{ id: string }];
+  state.mode = "fail-once";
+  const retried = await api.call("POST", `/dlq/${id}/retry`);
+  expect(retried.status).toBe(202);
+  const entryId = retried.body.entryId as string;
+  await waitFor("the re-drive's first failure", () => entries.includes("retry"));
+  // Gone from the stream while it is pending for its retry (an operator's XDEL, a partial loss).
+  expect(await ctx.redis.xdel(keys.stream(ctx.prefix, "user.created"), entryId)).toBe(1);
+  await waitFor("the event processed once", async () => (await effects()) === 1, 15_000);
+  await Bun.sleep(500);
+  expect(await effects()).toBe(1);
 });

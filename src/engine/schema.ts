@@ -90,3 +90,26 @@ export const engineState = pgTable("engine_state", {
   firstSentinelAt: timestamp("first_sentinel_at", { withTimezone: true }).notNull().defaultNow(),
   lastSentinelAt: timestamp("last_sentinel_at", { withTimezone: true }).notNull().defaultNow(),
 });
+
+/**
+ * Every entry published for one handler only (`target`: a dead-letter retry, a re-publish by
+ * recovery, a re-drive of a deleted entry), with a copy of its event: if such an entry is deleted
+ * from its stream while still pending, its event is found here and re-driven again, never lost.
+ */
+export const redrives = pgTable(
+  "redrives",
+  {
+    stream: text("stream").notNull(),
+    entryId: text("entry_id").notNull(),
+    handler: text("handler").notNull(),
+    eventId: uuid("event_id").notNull(),
+    eventType: text("event_type").notNull(),
+    aggregateId: text("aggregate_id"),
+    tenantId: text("tenant_id"),
+    payload: text("payload").notNull(),
+    /** The event's outbox created_at. */
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull(),
+    recordedAt: timestamp("recorded_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.stream, t.entryId] }), index("redrives_recorded_idx").on(t.recordedAt)],
+);

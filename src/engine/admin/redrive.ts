@@ -4,7 +4,7 @@ import { RELAY_HANDLER } from "../dead-letters/row.ts";
 import { requeueOutboxRows } from "../outbox/set-aside.ts";
 import { ensureGroup } from "../delivery/groups.ts";
 import { keys } from "../redis/keys.ts";
-import { publishRows } from "../outbox/publish.ts";
+import { publishFor } from "../outbox/redrive.ts";
 import type { Q } from "../db.ts";
 import { removeCopies } from "../dead-letters/copies.ts";
 import { columns, type DeadLetterRow } from "../dead-letters/row.ts";
@@ -82,7 +82,7 @@ async function redrive(deps: AdminDeps, tx: Q, rows: DeadLetterRow[]): Promise<(
   const entryIds = new Map<string, string>();
   for (const [handler, group] of byHandler) {
     for (const eventType of new Set(group.map((r) => r.event_type))) await ensureGroup(redis, keys.stream(prefix, eventType), handler);
-    const added = await publishRows(redis, prefix, group.map(toOutboxRow), handler);
+    const added = await publishFor(tx, redis, prefix, handler, group.map(toOutboxRow));
     group.forEach((r, i) => entryIds.set(r.id, added[i]!));
   }
   await removeCopies(redis, prefix, rows);

@@ -2,6 +2,7 @@ import { Cron } from "croner";
 import { collectStreamStats } from "../delivery/stream-stats.ts";
 import type { ResolvedOptions } from "../options.ts";
 import { countOutbox } from "../outbox/claim.ts";
+import { deleteOldRedrives } from "../outbox/redrive.ts";
 import type { RelayStatus } from "../outbox/relay-schedule.ts";
 import { eventTypeOf, keys } from "../redis/keys.ts";
 import { toError } from "../support/errors.ts";
@@ -29,9 +30,10 @@ export async function runMaintenance(o: ResolvedOptions, own: Pair[], signal: Ab
       n = await deleteResolvedDeadLetters(sql, o.retentionMs);
       resolved += n;
     }
+    const forgotten = await deleteOldRedrives(sql, o.retentionMs);
     const removed = await removeIdleConsumers(redis, prefix, fleet, o.consumerStaleMs, o.consumerName);
-    if (trimmed || deleted || resolved || removed) {
-      log.info("maintenance", { trimmedEntries: trimmed, deletedOutboxRows: deleted, deletedDeadLetters: resolved, removedConsumers: removed });
+    if (trimmed || deleted || resolved || removed || forgotten) {
+      log.info("maintenance", { trimmedEntries: trimmed, deletedOutboxRows: deleted, deletedDeadLetters: resolved, removedConsumers: removed, forgottenRedrives: forgotten });
     }
   });
   return result.acquired;

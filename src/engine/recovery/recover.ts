@@ -4,6 +4,7 @@ import { passPublishBarrier } from "../outbox/barrier.ts";
 import { recreateGroupAtEnd } from "../delivery/groups.ts";
 import { keys } from "../redis/keys.ts";
 import { publishRows } from "../outbox/publish.ts";
+import { publishFor } from "../outbox/redrive.ts";
 import { findLostDeliveries, listPublishedPage, stillUnsettled, type Pair, type Position, type PublishedRow } from "./find-lost.ts";
 import { restoreDeadLetterCopies } from "./restore-dead-letters.ts";
 import { beginRecovery, finishRecovery, readRunId, recordSentinel } from "./sentinel.ts";
@@ -124,6 +125,6 @@ async function publishAgain(
       update outbox o set stream_id = v.stream_id
       from unnest(${plain.map((r) => r.id)}::uuid[], ${plainIds}::text[]) as v(id, stream_id) where o.id = v.id`;
   }
-  for (const [handler, group] of byHandler) await publishRows(redis, prefix, group, handler);
+  for (const [handler, group] of byHandler) await publishFor(sql, redis, prefix, handler, group);
   return rows.length;
 }

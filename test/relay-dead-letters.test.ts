@@ -91,3 +91,26 @@ test("retrying a relay dead letter whose outbox row the retention deleted writes
   const [row] = await ctx.sql<{ event_type: string; payload: { n: number }; published_at: Date | null }[]>`select event_type, payload, published_at from outbox where id = ${typo}`;
   expect(row).toMatchObject({ event_type: "job.rnu", payload: { n: 7 }, published_at: null });
 });
+
+test("during a rolling deploy, rows of a type only the new machines' code knows wait for them instead of being set aside, and never hold back the rest", async () => {
+  const newType = "shiny.new";
+  // A machine already on the new code: it knows the new type (its consumers have not started yet).
+  const newMachine = await ctx.startEngine([], {
+    knownEventTypes: ["job.run", newType], env: { CONSUMER_NAME: `${ctx.prefix}-new` },
+    parts: { relay: false, consumers: false, maintenance: false, stats: false, recovery: false },
+  });
+  const waiting = await insertOutboxRow(ctx.sql, newType, { n: 0 }); // oldest: first in every batch
+  const good: string[] = [];
+  for (let n = 1; n <= 3; n++) good.push(await insertOutboxRow(ctx.sql, "job.run", { n }));
+  // A machine still on the old code, with a small batch so the waiting row would block it.
+  await ctx.startEngine([steady], { knownEventTypes: ["job.run"], env: { RELAY_BATCH_SIZE: "1" } });
+  await waitFor("the old machine's rows processed", async () => (await effects()).length === 3);
+  await Bun.sleep(1_200); // another relay tick
+  expect(await relayLetters()).toEqual([]);
+  expect(await outboxRow(waiting)).toEqual({ published: false, stream_id: null });
+
+  // Once no machine knows the type any more, it is what it always was: a typo, set aside.
+  await newMachine.stop();
+  await waitFor("the row set aside", async () => (await relayLetters()).length === 1);
+  expect((await relayLetters())[0]).toMatchObject({ event_id: waiting, reason: "unknown_event_type" });
+});

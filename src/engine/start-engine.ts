@@ -5,6 +5,7 @@ import { watchPauses } from "./delivery/pause-watch.ts";
 import type { AnySchema } from "./db.ts";
 import { runMaintenance, scheduleMaintenance, scheduleStats } from "./maintenance/jobs.ts";
 import { resolveOptions, type EngineOptions } from "./options.ts";
+import { advertiseCatalog, CATALOG_REFRESH_MS, withdrawCatalog } from "./outbox/catalogs.ts";
 import { startRelay, type Relay, type RelayStatus } from "./outbox/relay-schedule.ts";
 import { startRecoveryWatcher, type RecoveryStatus, type RecoveryWatcher } from "./recovery/watcher.ts";
 import { duplicateRedis } from "./redis/client.ts";
@@ -62,6 +63,17 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
     const waited = new AbortController();
     await Promise.race([watcher.check(), sleep(FIRST_RECOVERY_WAIT_MS, waited.signal)]);
     waited.abort();
+  }
+
+  // This machine's code tells the fleet which types it knows, before its relay publishes anything.
+  if (o.knownEventTypes.size > 0) {
+    const advertise = () => advertiseCatalog(redis, prefix, o.consumerName, o.knownEventTypes).catch(() => {});
+    await advertise();
+    const timer = setInterval(advertise, CATALOG_REFRESH_MS);
+    timers.push(() => {
+      clearInterval(timer);
+      void withdrawCatalog(redis, prefix, o.consumerName).catch(() => {});
+    });
   }
 
   const relay = parts.relay

@@ -14,14 +14,15 @@ type Q = postgres.Sql | postgres.TransactionSql;
 
 /**
  * Locks up to `limit` unpublished rows, oldest first, skipping rows another relay holds, so
- * relays on several machines never claim the same row. Selects by published_at, never by
+ * relays on several machines never claim the same row; rows of `skipTypes` are left for others.
+ * Selects by published_at, never by
  * "id greater than the last seen": ids and timestamps commit out of order.
  */
-export async function claimOutboxBatch(tx: Q, limit: number): Promise<OutboxRow[]> {
+export async function claimOutboxBatch(tx: Q, limit: number, skipTypes: readonly string[] = []): Promise<OutboxRow[]> {
   return tx<OutboxRow[]>`
     select id, event_type, aggregate_id, tenant_id, payload::text as payload, created_at
     from outbox
-    where published_at is null
+    where published_at is null ${skipTypes.length ? tx`and event_type <> all(${skipTypes as string[]}::text[])` : tx``}
     order by created_at
     limit ${limit}
     for update skip locked`;

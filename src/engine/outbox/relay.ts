@@ -4,6 +4,7 @@ import { isReservedEventType, keys } from "../redis/keys.ts";
 import { isUnpublishable, xaddRows } from "./publish.ts";
 import { holdPublishBarrier } from "./barrier.ts";
 import { claimOutboxBatch, markPublished, type OutboxRow } from "./claim.ts";
+import { knownToFleet } from "./catalogs.ts";
 import { setAsideRows, type SetAside } from "./set-aside.ts";
 
 /** Rows published per event type. */
@@ -22,6 +23,11 @@ export interface RelayDeps {
    * for processes and tests that run only some of the handlers.
    */
   knownEventTypes?: ReadonlySet<string>;
+  /**
+   * Types this relay leaves to the rest of the fleet for now: unknown here but known to another
+   * machine's code (a rolling deploy), filled in as they are found. Each drain starts it empty.
+   */
+  waiting?: Set<string>;
   /** Called after each batch commits, with its rows per event type (also when some of its rows failed). */
   onPublished?: (counts: PublishedCounts) => void;
   /** Called after a batch that set rows aside commits, with how many. */
@@ -32,19 +38,22 @@ export interface RelayDeps {
  * Publishes one batch: claim (FOR UPDATE SKIP LOCKED), XADD in one pipeline, mark published the
  * rows Redis accepted, commit. A row that can never go out (unknown type, reserved type, its
  * stream key holds another type) is dead-lettered in the same transaction and so never holds
- * back the rows behind it. Returns how many rows it took off the queue (published or set aside),
- * or, once the rest is committed,
+ * back the rows behind it. Rows of a type unknown here but known to another machine of the fleet
+ * are left unpublished for it and skipped from then on (`waiting`). Returns how many rows it took
+ * off the queue (published or set aside) and how many it claimed, or, once the rest is committed,
  * throws if Redis itself failed some XADDs: only those rows stay unpublished, and nothing is
  * dead-lettered for an outage. A crash between XADD and commit publishes those rows again on the
  * next run; consumers absorb the duplicates.
  */
-export async function relayBatch(deps: RelayDeps): Promise<number> {
+export async function relayBatch(deps: RelayDeps): Promise<{ taken: number; claimed: number }> {
   const { sql, redis, prefix, batchSize, onPublished, onSetAside } = deps;
-  const { published, counts, setAside, failed } = await sql.begin(async (tx) => {
+  const { published, counts, setAside, failed, claimed } = await sql.begin(async (tx) => {
     // Orders this batch against a recovery from Redis data loss: see recovery/recover.ts.
     await holdPublishBarrier(tx, prefix);
-    const rows = await claimOutboxBatch(tx, batchSize);
-    const unknown = await unknownTypes(redis, prefix, rows, deps.knownEventTypes);
+    const claimed = await claimOutboxBatch(tx, batchSize, [...(deps.waiting ?? [])]);
+    const { unknown, waiting } = await unknownTypes(redis, prefix, claimed, deps.knownEventTypes);
+    for (const type of waiting) deps.waiting?.add(type);
+    const rows = waiting.size ? claimed.filter((r) => !waiting.has(r.event_type)) : claimed;
     const toSend = rows.filter((r) => !unknown.has(r.event_type));
     const results = toSend.length === 0 ? [] : await xaddRows(redis, prefix, toSend);
     const ids: string[] = [];
@@ -78,7 +87,7 @@ export async function relayBatch(deps: RelayDeps): Promise<number> {
         aside.length = 0;
       }
     }
-    return { published: ids.length, counts, setAside: aside.length, failed };
+    return { published: ids.length, counts, setAside: aside.length, failed, claimed: claimed.length };
   });
   // Reported once committed, before a failure is thrown: these rows are out whatever follows.
   if (published > 0) onPublished?.(counts);
@@ -90,19 +99,21 @@ export async function relayBatch(deps: RelayDeps): Promise<number> {
       { cause: first.err },
     );
   }
-  return published + setAside;
+  return { taken: published + setAside, claimed };
 }
 
 /**
- * The batch's event types that no subscription knows and no consumer group reads. Throws when
- * Redis cannot say (it is down): an outage must not dead-letter anything.
+ * Of the batch's event types that no subscription here knows and no consumer group reads: those
+ * another live machine's code knows (`waiting`: that machine publishes them; during a rolling
+ * deploy the new code's types must not be set aside by the old code), and the rest (`unknown`:
+ * set aside). Throws when Redis cannot say (it is down): an outage must not dead-letter anything.
  */
-async function unknownTypes(redis: Redis, prefix: string, rows: OutboxRow[], known: ReadonlySet<string> | undefined): Promise<Set<string>> {
+async function unknownTypes(redis: Redis, prefix: string, rows: OutboxRow[], known: ReadonlySet<string> | undefined): Promise<{ unknown: Set<string>; waiting: Set<string> }> {
   const unknown = new Set<string>();
-  if (!known || known.size === 0) return unknown;
+  if (!known || known.size === 0) return { unknown, waiting: new Set() };
   // Reserved types are refused by the XADD step, with a reason that says so.
   const candidates = [...new Set(rows.map((r) => r.event_type))].filter((t) => !known.has(t) && !isReservedEventType(t));
-  if (candidates.length === 0) return unknown;
+  if (candidates.length === 0) return { unknown, waiting: new Set() };
   const pipeline = redis.pipeline();
   for (const type of candidates) pipeline.xinfo("GROUPS", keys.stream(prefix, type));
   const replies = (await pipeline.exec()) ?? [];
@@ -111,7 +122,9 @@ async function unknownTypes(redis: Redis, prefix: string, rows: OutboxRow[], kno
     if (err && !/no such key|WRONGTYPE/i.test(err.message)) throw err;
     if (err || (groups as unknown[]).length === 0) unknown.add(type);
   });
-  return unknown;
+  const waiting = unknown.size ? await knownToFleet(redis, prefix, [...unknown]) : new Set<string>();
+  for (const type of waiting) unknown.delete(type);
+  return { unknown, waiting };
 }
 
 /**
@@ -120,13 +133,15 @@ async function unknownTypes(redis: Redis, prefix: string, rows: OutboxRow[], kno
  */
 export async function drainOutbox(deps: RelayDeps, shouldStop: () => boolean = () => false, concurrency = 1): Promise<number> {
   // Several loops overlap one batch's PostgreSQL work with another's XADDs; SKIP LOCKED keeps
-  // them (like relays on several machines) from ever claiming the same row.
+  // them (like relays on several machines) from ever claiming the same row. Waiting types are
+  // looked at again at every drain: their machines may be gone, or a group may read them by now.
+  const drain = { ...deps, waiting: new Set<string>() };
   const loop = async () => {
     let total = 0;
     for (;;) {
-      const n = await relayBatch(deps);
-      total += n;
-      if (n < deps.batchSize || shouldStop()) return total;
+      const { taken, claimed } = await relayBatch(drain);
+      total += taken;
+      if (claimed < deps.batchSize || shouldStop()) return total;
     }
   };
   const results = await Promise.allSettled(Array.from({ length: concurrency }, loop));

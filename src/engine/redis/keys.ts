@@ -19,10 +19,12 @@ export const keys = {
   recoveryNonce: (prefix: string) => `${prefix}:recovery-nonce`,
   /** Hash: handler name -> JSON {since, by}. Present means every machine's loops of that handler read nothing new. */
   paused: (prefix: string) => `${prefix}:paused`,
+  /** Hash: consumer name -> JSON {types, at}: the event types each machine's code knows (rolling deploys). */
+  catalogs: (prefix: string) => `${prefix}:catalogs`,
 };
 
 // `console:` is the shop console's own namespace under the prefix.
-const RESERVED = /^(dlq|dlq-counts|epoch|epoch-seq|recovery-nonce|paused)$|^(lock|consumer|ratelimit|idem|orphans|failures|console):/;
+const RESERVED = /^(dlq|dlq-counts|epoch|epoch-seq|recovery-nonce|paused|catalogs)$|^(lock|consumer|ratelimit|idem|orphans|failures|console):/;
 
 /** An event type whose stream key would collide with one of the service's own keys. */
 export function isReservedEventType(eventType: string): boolean {

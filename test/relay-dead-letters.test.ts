@@ -106,7 +106,7 @@ test("during a rolling deploy, rows of a type only the new machines' code knows 
   await ctx.startEngine([steady], { knownEventTypes: ["job.run"], env: { RELAY_BATCH_SIZE: "1" } });
   await waitFor("the old machine's rows processed", async () => (await effects()).length === 3);
   await Bun.sleep(1_200); // another relay tick
-  expect(await relayLetters()).toEqual([]);
+  expect((await relayLetters()).length).toBe(0);
   expect(await outboxRow(waiting)).toEqual({ published: false, stream_id: null });
 
   // Once no machine knows the type any more, it is what it always was: a typo, set aside.

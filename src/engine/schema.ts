@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 /**
  * The transactional outbox. A public contract: other services INSERT into it with plain SQL, so
@@ -112,4 +112,22 @@ export const redrives = pgTable(
     recordedAt: timestamp("recorded_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.stream, t.entryId] }), index("redrives_recorded_idx").on(t.recordedAt)],
+);
+
+/**
+ * When each handler started reading each event type: the events it is answerable for are those
+ * published from then on (retention waits for it to process them, recovery re-publishes them to
+ * it), so a handler added to an existing type does not inherit the type's history. -infinity for a
+ * handler that takes every event (a backfill, or one that ran before this was recorded).
+ */
+export const handlerStarts = pgTable(
+  "handler_starts",
+  {
+    handler: text("handler").notNull(),
+    eventType: text("event_type").notNull(),
+    startedAt: timestamp("started_at", { withTimezone: true }).notNull(),
+    /** Set once the events published while the group was being created reached it too. */
+    caughtUp: boolean("caught_up").notNull().default(false),
+  },
+  (t) => [primaryKey({ columns: [t.handler, t.eventType] })],
 );

@@ -7,6 +7,7 @@ import { runMaintenance, scheduleMaintenance, scheduleStats } from "./maintenanc
 import { resolveOptions, type EngineOptions } from "./options.ts";
 import { advertiseCatalog, CATALOG_REFRESH_MS, withdrawCatalog } from "./outbox/catalogs.ts";
 import { startRelay, type Relay, type RelayStatus } from "./outbox/relay-schedule.ts";
+import { joinSubscription } from "./recovery/join.ts";
 import { startRecoveryWatcher, type RecoveryStatus, type RecoveryWatcher } from "./recovery/watcher.ts";
 import { duplicateRedis } from "./redis/client.ts";
 import { toError } from "./support/errors.ts";
@@ -107,6 +108,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
       while (!stopAbort.signal.aborted) {
         const blocking = duplicateRedis(redis, o.readBlockMs);
         try {
+          await joinSubscription({ sql: o.sql, redis, prefix, log }, sub);
           running.push(await startSubscription({ ...subscriptionDeps, blocking }, sub));
           break;
         } catch (thrown) {

@@ -72,6 +72,12 @@ export interface Subscription<P = unknown, TSchema extends AnySchema = AnySchema
    * same order, and two batches never deadlock each other.
    */
   lockKey?(event: StreamEvent<P>): string;
+  /**
+   * A handler added to an event type answers for the events published from its first start on;
+   * with `backfill` it gets every event of the type still in the outbox instead (once, at its
+   * first start). Defaults to false.
+   */
+  backfill?: boolean;
 }
 
 /** A subscription with every option filled in. */
@@ -88,6 +94,7 @@ export function subscribe<S extends z.ZodType, TSchema extends AnySchema = AnySc
   handleBatch?: BatchHandlerFn<z.infer<S>, TSchema>;
   options?: Partial<HandlerOptions>;
   lockKey?: (event: StreamEvent<z.infer<S>>) => string;
+  backfill?: boolean;
 }): Subscription<z.infer<S>, TSchema> {
   if (!NAME.test(def.handler)) throw new Error(`handler name "${def.handler}" must match ${NAME}`);
   // The relay's own dead letters carry handler "relay"; a retry of one re-queues the outbox row.

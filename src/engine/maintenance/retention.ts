@@ -2,6 +2,7 @@ import type Redis from "ioredis";
 import type { Sql } from "../db.ts";
 import { eventTypeOf, keys } from "../redis/keys.ts";
 import { removeStaleConsumers, trimStream } from "../redis/scripts.ts";
+import { handlerStartsSql } from "../recovery/handler-starts.ts";
 
 /** An event type and a handler that reads it: one consumer group. */
 export interface Pair {
@@ -48,7 +49,8 @@ export async function trimStreams(redis: Redis, prefix: string, retentionMs: num
 /**
  * Deletes outbox rows published more than `retentionMs` ago that every subscribed handler has
  * processed, with their processed_events records. A row a handler has not processed (pending,
- * retrying, dead-lettered) is kept, and so is a row any open dead letter points at.
+ * retrying, dead-lettered) is kept, and so is a row any open dead letter points at. A handler
+ * answers only for events published after it started (handler_starts).
  */
 export async function deleteProcessedOutboxRows(sql: Sql, subs: Pair[], retentionMs: number, limit = 5_000): Promise<number> {
   const types = subs.map((s) => s.eventType);
@@ -56,6 +58,7 @@ export async function deleteProcessedOutboxRows(sql: Sql, subs: Pair[], retentio
   const cutoff = new Date(Date.now() - retentionMs).toISOString();
   const [row] = await sql<{ n: number }[]>`
     with subs(event_type, handler) as (select * from unnest(${types}::text[], ${handlers}::text[])),
+    starts as (${handlerStartsSql(sql)}),
     doomed as (
       select o.id from outbox o
       where o.published_at < ${cutoff}::timestamptz
@@ -63,7 +66,7 @@ export async function deleteProcessedOutboxRows(sql: Sql, subs: Pair[], retentio
         -- find what was processed, or the event runs twice.
         and not exists (select 1 from dead_letters d where d.event_id = o.id and d.status = 'open')
         and not exists (
-          select 1 from subs s where s.event_type = o.event_type
+          select 1 from starts s where s.event_type = o.event_type and o.published_at >= s.started_at
             and not exists (select 1 from processed_events p where p.handler = s.handler and p.event_id = o.id))
       limit ${limit}
     ),

@@ -2,6 +2,7 @@ import type Redis from "ioredis";
 import type { Sql } from "../db.ts";
 import type { OutboxRow } from "../outbox/claim.ts";
 import { keys } from "../redis/keys.ts";
+import { handlerStartsSql } from "./handler-starts.ts";
 import { fieldsOf } from "../redis/fields.ts";
 import { compareIds } from "../redis/ids.ts";
 
@@ -25,7 +26,8 @@ export interface Position {
 
 /**
  * One page of outbox rows published up to `until`, in (published_at, id) order after `after`,
- * of the types in `pairs`, each with the handlers that have not settled it. Rows the relay set
+ * of the types in `pairs`, each with the handlers that have not settled it (among those answerable
+ * for it: published after the handler started, see handler_starts). Rows the relay set
  * aside (published with no stream entry) are left out: their `relay` dead letter decides what
  * happens to them, retried or deleted. Walks the partial index on published_at, so a week of
  * outbox is read a page at a time.
@@ -34,11 +36,12 @@ export async function listPublishedPage(sql: Sql, pairs: Pair[], after: Position
   const types = pairs.map((p) => p.eventType);
   const handlers = pairs.map((p) => p.handler);
   const rows = await sql<(Omit<PublishedRow, "unsettled"> & { unsettled: string | null })[]>`
-    with subs(event_type, handler) as (select * from unnest(${types}::text[], ${handlers}::text[]))
+    with subs(event_type, handler) as (select * from unnest(${types}::text[], ${handlers}::text[])),
+    starts as (${handlerStartsSql(sql)})
     select o.id, o.event_type, o.aggregate_id, o.tenant_id, o.payload::text as payload, o.created_at, o.stream_id,
       to_char(o.published_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as published_key,
-      (select string_agg(s.handler, ',' order by s.handler) from subs s
-        where s.event_type = o.event_type
+      (select string_agg(s.handler, ',' order by s.handler) from starts s
+        where s.event_type = o.event_type and o.published_at >= s.started_at
           and not exists (select 1 from processed_events p where p.handler = s.handler and p.event_id = o.id)
           and not exists (select 1 from dead_letters d where d.event_id = o.id and d.handler = s.handler and d.status = 'open')
       ) as unsettled

@@ -78,19 +78,7 @@ export async function recoverStreams(deps: RecoveryDeps, reason: RecoveryReason)
   for (const s of subscriptions) if (await recreateGroupAtEnd(redis, keys.stream(prefix, s.eventType), s.handler)) recreatedGroups++;
   const until = await passPublishBarrier(sql, prefix);
 
-  const handlersOf = new Map<string, number>();
-  for (const s of subscriptions) handlersOf.set(s.eventType, (handlersOf.get(s.eventType) ?? 0) + 1);
-  let republishedEvents = 0;
-  let after: Position | null = null;
-  while (subscriptions.length > 0 && !signal?.aborted) {
-    const page: PublishedRow[] = await listPublishedPage(sql, subscriptions, after, until, pageSize);
-    if (page.length === 0) break;
-    const lost = await stillUnsettled(sql, await findLostDeliveries(redis, prefix, page));
-    republishedEvents += await publishAgain(sql, redis, prefix, page.filter((r) => lost.has(r.id)), lost, handlersOf);
-    const last = page[page.length - 1]!;
-    after = { publishedAt: last.published_key, id: last.id };
-    if (page.length < pageSize) break;
-  }
+  const republishedEvents = await republishUndelivered({ sql, redis, prefix, signal, pageSize }, subscriptions, until);
   if (signal?.aborted) throw new Error("recovery stopped before it finished");
   const restoredDeadLetters = await restoreDeadLetterCopies(sql, redis, prefix, signal);
   if (signal?.aborted) throw new Error("recovery stopped before it finished");
@@ -102,6 +90,33 @@ export async function recoverStreams(deps: RecoveryDeps, reason: RecoveryReason)
   }
   await recordSentinel(sql, prefix);
   return { reason, at: new Date(), durationMs: Date.now() - started, recreatedGroups, republishedEvents, restoredDeadLetters };
+}
+
+/**
+ * Publishes again every row published up to `until` that a handler of `pairs` answers for, has
+ * not settled, and whose entry its group will not deliver, a page at a time; with `targetedOnly`
+ * always one entry per handler (for one handler joining, whose siblings must not run it again).
+ * Returns how many rows went out.
+ */
+export async function republishUndelivered(
+  deps: { sql: Sql; redis: Redis; prefix: string; signal?: AbortSignal; pageSize?: number },
+  pairs: Pair[], until: string, { targetedOnly = false } = {},
+): Promise<number> {
+  const { sql, redis, prefix, signal, pageSize = 500 } = deps;
+  const handlersOf = new Map<string, number>();
+  for (const s of pairs) handlersOf.set(s.eventType, targetedOnly ? Infinity : (handlersOf.get(s.eventType) ?? 0) + 1);
+  let republished = 0;
+  let after: Position | null = null;
+  while (pairs.length > 0 && !signal?.aborted) {
+    const page: PublishedRow[] = await listPublishedPage(sql, pairs, after, until, pageSize);
+    if (page.length === 0) break;
+    const lost = await stillUnsettled(sql, await findLostDeliveries(redis, prefix, page));
+    republished += await publishAgain(sql, redis, prefix, page.filter((r) => lost.has(r.id)), lost, handlersOf);
+    const last = page[page.length - 1]!;
+    after = { publishedAt: last.published_key, id: last.id };
+    if (page.length < pageSize) break;
+  }
+  return republished;
 }
 
 /**

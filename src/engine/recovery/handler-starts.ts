@@ -1,0 +1,41 @@
+import type { Q } from "../db.ts";
+
+/**
+ * `(event_type, handler, started_at)` for each row of a `subs(event_type, handler)` CTE: when the
+ * handler started reading the type, -infinity when it answers for every event (a backfill, a
+ * handler from before starts were recorded, or one not recorded at all).
+ */
+export const handlerStartsSql = (q: Q) => q`
+  select s.event_type, s.handler, coalesce(h.started_at, '-infinity'::timestamptz) as started_at
+  from subs s left join handler_starts h on h.handler = s.handler and h.event_type = s.event_type`;
+
+export interface HandlerStart {
+  /** UTC with microseconds; "-infinity" when it answers for every event. */
+  startedAt: string;
+  everything: boolean;
+  caughtUp: boolean;
+}
+
+/** The recorded start of (handler, event type), or undefined before its first start. */
+export async function readHandlerStart(q: Q, handler: string, eventType: string): Promise<HandlerStart | undefined> {
+  const [row] = await q<{ started_key: string | null; caught_up: boolean }[]>`
+    select case when started_at = '-infinity' then null else to_char(started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') end as started_key, caught_up
+    from handler_starts where handler = ${handler} and event_type = ${eventType}`;
+  return row && { startedAt: row.started_key ?? "-infinity", everything: row.started_key === null, caughtUp: row.caught_up };
+}
+
+/**
+ * Records the start of (handler, event type) unless one is recorded: now, or -infinity for a
+ * handler that takes every event. The first writer wins; returns the start as recorded.
+ */
+export async function recordHandlerStart(q: Q, handler: string, eventType: string, everything: boolean): Promise<HandlerStart> {
+  await q`
+    insert into handler_starts (handler, event_type, started_at)
+    values (${handler}, ${eventType}, ${everything ? q`'-infinity'::timestamptz` : q`clock_timestamp()`})
+    on conflict do nothing`;
+  return (await readHandlerStart(q, handler, eventType))!;
+}
+
+export async function markCaughtUp(q: Q, handler: string, eventType: string): Promise<void> {
+  await q`update handler_starts set caught_up = true where handler = ${handler} and event_type = ${eventType}`;
+}

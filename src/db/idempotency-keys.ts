@@ -1,5 +1,5 @@
 import { and, eq, sql } from "drizzle-orm";
-import { ApiError } from "../http/errors.ts";
+import { ConflictError } from "../lib/domain-errors.ts";
 import type { Tx } from "./client.ts";
 import { idempotencyKeys } from "./schema.ts";
 
@@ -20,7 +20,7 @@ export async function takeIdempotencyKey(tx: Tx, scope: string, key: string, req
   const [prior] = await tx.select().from(idempotencyKeys).where(and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key)));
   if (!prior || prior.statusCode === null) throw new Error("idempotency key held without a response");
   if (prior.requestHash !== requestHash) {
-    throw new ApiError(409, "idempotency_key_reused", "this Idempotency-Key was already used with a different request body");
+    throw new ConflictError("this Idempotency-Key was already used with a different request body", "idempotency_key_reused");
   }
   return { statusCode: prior.statusCode, response: prior.response };
 }

@@ -1,7 +1,7 @@
 import { and, eq, isNull, notInArray, sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { orders } from "../db/schema.ts";
-import { conflict, notFound } from "../http/errors.ts";
+import { ConflictError, NotFoundError } from "../lib/domain-errors.ts";
 import { commitWithEvents, writeEvent, type Waker } from "../engine/index.ts";
 
 /**
@@ -16,8 +16,8 @@ export async function requestCancellation(db: Db, relay: Waker | undefined, orde
       .returning({ id: orders.id, tenantId: orders.tenantId, at: orders.cancelRequestedAt });
     if (!order) {
       const [existing] = await tx.select({ status: orders.status, requested: orders.cancelRequestedAt }).from(orders).where(eq(orders.id, orderId));
-      if (!existing) throw notFound("order");
-      throw conflict(existing.requested ? "a cancellation of this order was already requested" : `the order is already ${existing.status}`);
+      if (!existing) throw new NotFoundError("order");
+      throw new ConflictError(existing.requested ? "a cancellation of this order was already requested" : `the order is already ${existing.status}`);
     }
     await writeEvent(tx, {
       eventType: "order.cancelled",

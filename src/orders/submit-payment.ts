@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import type { Db, Tx } from "../db/client.ts";
 import { orders, payments } from "../db/schema.ts";
-import { conflict, notFound } from "../http/errors.ts";
+import { ConflictError, NotFoundError } from "../lib/domain-errors.ts";
 import { toCents } from "../lib/validation.ts";
 import { commitWithEvents, writeEvent, type Waker, type WrittenEvent } from "../engine/index.ts";
 
@@ -21,7 +21,7 @@ export const paymentEventKey = (paymentId: string) => `orderstream:payment.proce
 export async function submitPayment(db: Db, relay: Waker | undefined, orderId: string, p: PaymentResult): Promise<{ eventId: string; duplicate: boolean }> {
   return commitWithEvents(db, relay, async (tx) => {
     const [order] = await tx.select({ id: orders.id, tenantId: orders.tenantId }).from(orders).where(eq(orders.id, orderId));
-    if (!order) throw notFound("order");
+    if (!order) throw new NotFoundError("order");
     const written = await writeEvent(tx, {
       eventType: "payment.processed",
       aggregateId: order.id,
@@ -30,7 +30,7 @@ export async function submitPayment(db: Db, relay: Waker | undefined, orderId: s
       payload: { paymentId: p.paymentId, orderId, amount: p.amount, status: p.status, processedAt: new Date().toISOString() },
     });
     if (written.duplicate && (await differsFromFirst(tx, written, { ...p, orderId }))) {
-      throw conflict(`paymentId ${p.paymentId} was already submitted with another order, amount or status`);
+      throw new ConflictError(`paymentId ${p.paymentId} was already submitted with another order, amount or status`);
     }
     return { eventId: written.id, duplicate: written.duplicate };
   });

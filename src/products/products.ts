@@ -1,7 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import type { Db, Tx } from "../db/client.ts";
 import { products } from "../db/schema.ts";
-import { conflict } from "../http/errors.ts";
+import { ConflictError } from "../lib/domain-errors.ts";
 import { pgArray, commitWithEvents, writeEvent, type Waker } from "../engine/index.ts";
 
 export type Product = typeof products.$inferSelect;
@@ -22,7 +22,7 @@ export function productView(p: Product) {
 export async function createProduct(db: Db, relay: Waker | undefined, input: NewProduct): Promise<Product> {
   return commitWithEvents(db, relay, async (tx) => {
     const [product] = await tx.insert(products).values(input).onConflictDoNothing().returning();
-    if (!product) throw conflict(`tenant ${input.tenantId} already has a product with sku ${input.sku}`);
+    if (!product) throw new ConflictError(`tenant ${input.tenantId} already has a product with sku ${input.sku}`);
     await writeEvent(tx, {
       eventType: "product.created",
       aggregateId: product.id,

@@ -8,6 +8,7 @@ import { createApp } from "./http/app.ts";
 import { createLogger } from "./lib/logger.ts";
 import { createMetrics } from "./metrics/metrics.ts";
 import { createActivityRecorder, type ActivityRecorder } from "./console/activity.ts";
+import { startIdempotencyKeyCleanup } from "./orders/idempotency-cleanup.ts";
 import type { Logger } from "./lib/logger.ts";
 import { startEngine, type Engine, toError, type Subscription } from "./engine/index.ts";
 
@@ -48,12 +49,14 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
   let engine: Engine | undefined;
   let activity: ActivityRecorder | undefined;
   let server: ReturnType<typeof Bun.serve> | undefined;
+  let shopJobs: { stop(): void } | undefined;
   let stopping = false;
   const shutdown = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     log.info("shutting down", { signal, timeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     try {
+      shopJobs?.stop();
       await server?.stop();
       await engine?.stop();
       await activity?.stop().catch(() => {});
@@ -87,6 +90,7 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
     onPublished: metrics.onPublished,
     onFatal: (reason) => void shutdown(`fatal: ${reason}`, 1),
   });
+  shopJobs = startIdempotencyKeyCleanup({ db: database.db, log });
   const app = createApp({ ...database, config, redis, engine, log, version: pkg.version, startedAt, metrics });
   // Bounds what a chunked body may buffer before the body limit refuses it (src/http/body-limit.ts).
   server = Bun.serve({ port: config.PORT, fetch: app.fetch, maxRequestBodySize: config.MAX_BODY_BYTES * 8 });

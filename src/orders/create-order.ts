@@ -25,17 +25,21 @@ export interface NewOrder {
   billingAddress?: Address | undefined;
 }
 
-const SCOPE = "POST /orders";
+/** How long an Idempotency-Key of POST /orders holds (README); after that the same key is a new order. */
+export const IDEMPOTENCY_KEY_TTL_MS = 24 * 3_600_000;
+
+// Per tenant: two shops' clients choosing the same key never see each other's order.
+const scopeOf = (tenantId: string) => `tenant:${tenantId}:POST /orders`;
 
 /**
  * Writes the order, its lines (priced from the catalog, see priceOrderLines) and its
- * `order.created` event in one transaction. With an idempotency key, a repeat of the same request
- * returns the first response and writes nothing.
+ * `order.created` event in one transaction. With an idempotency key (per tenant, kept
+ * IDEMPOTENCY_KEY_TTL_MS), a repeat of the same request returns the first response and writes nothing.
  */
 export async function createOrder(db: Db, relay: Waker | undefined, input: NewOrder, idempotency?: { key: string; requestHash: string }): Promise<StoredResponse> {
   return commitWithEvents(db, relay, async (tx) => {
     if (idempotency) {
-      const prior = await takeIdempotencyKey(tx, SCOPE, idempotency.key, idempotency.requestHash);
+      const prior = await takeIdempotencyKey(tx, scopeOf(input.tenantId), idempotency.key, idempotency.requestHash, IDEMPOTENCY_KEY_TTL_MS);
       if (prior) return prior;
     }
     const items = await priceOrderLines(tx, input.tenantId, input.items);
@@ -67,7 +71,7 @@ export async function createOrder(db: Db, relay: Waker | undefined, input: NewOr
       },
     });
     const created = { statusCode: 201, response: orderView(order!, lines) };
-    if (idempotency) await saveIdempotentResponse(tx, SCOPE, idempotency.key, created);
+    if (idempotency) await saveIdempotentResponse(tx, scopeOf(input.tenantId), idempotency.key, created);
     return created;
   });
 }

@@ -54,6 +54,8 @@ const schema = z.object({
     return ms;
   }),
   MIGRATE_ON_START: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
+  /** `keys`: every business route needs an API key (or the admin token). Default by NODE_ENV (see loadConfig). */
+  API_AUTH: z.enum(["keys", "off"]).optional(),
   /** Bearer token of the admin endpoints; required in production. Never logged. */
   ADMIN_TOKEN: z.string().regex(/^[A-Za-z0-9._~+/-]+=*$/, "letters, digits and . _ ~ + / - only (a bearer token)").min(16, "at least 16 characters").optional(),
   WEBHOOK_SECRETS: z.string().default("").transform(parseWebhookSecrets),
@@ -89,7 +91,9 @@ function parseWebhookSecrets(value: string, ctx: z.RefinementCtx): Map<string, B
 }
 
 /** Everything the process is configured with, resolved once at start. */
-export type Config = Env & {
+export type Config = Omit<Env, "API_AUTH"> & {
+  /** API_AUTH, or its default: `keys` in production, `off` elsewhere (with a warning at start). */
+  API_AUTH: "keys" | "off";
   /** Stable across restarts of one machine, so a restarted machine picks its own pending entries back up. */
   consumerName: string;
   /** STARTUP_TIMEOUT_MS, or its default: 30 s in production (a fleet restarting during an outage waits instead of crash-looping), 5 s elsewhere (a developer hears at once that nothing runs). */
@@ -117,6 +121,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   return {
     ...cfg,
+    API_AUTH: cfg.API_AUTH ?? (cfg.NODE_ENV === "production" ? "keys" : "off"),
     consumerName: cfg.CONSUMER_NAME ?? cfg.FLY_MACHINE_ID ?? hostname(),
     startupTimeoutMs: cfg.STARTUP_TIMEOUT_MS ?? (cfg.NODE_ENV === "production" ? 30_000 : 5_000),
   };

@@ -7,6 +7,7 @@ import { requestCancellation } from "../orders/cancel-order.ts";
 import { createOrder } from "../orders/create-order.ts";
 import { loadOrderView } from "../orders/order-store.ts";
 import { submitPayment } from "../orders/submit-payment.ts";
+import { requireOwnTenant, tenantScope, type AuthEnv } from "./api-auth.ts";
 import type { AppDeps } from "./app.ts";
 import { invalid, notFound } from "./errors.ts";
 import { idParam } from "./products.ts";
@@ -34,33 +35,35 @@ const payment = z.strictObject({ paymentId: identifier(255), amount: money.refin
 // Printable ASCII: keys are compared byte for byte and echoed nowhere.
 const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,255}$/;
 
-export function orderRoutes(deps: AppDeps): Hono {
+/** Orders of the caller's tenant (apiAuth in app.ts): another tenant's order is not found. */
+export function orderRoutes(deps: AppDeps): Hono<AuthEnv> {
   const relay = () => deps.engine?.relay ?? undefined;
-  return new Hono()
+  return new Hono<AuthEnv>()
     .post("/", requireJson, validate("json", newOrder), async (c) => {
       const key = c.req.header("idempotency-key");
       if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
         throw invalid([{ path: "Idempotency-Key", message: "must be 1 to 255 printable ASCII characters" }]);
       }
       const body = c.req.valid("json");
+      requireOwnTenant(c, body.tenantId);
       const requestHash = createHash("sha256").update(JSON.stringify(body)).digest("hex");
       const result = await createOrder(deps.db, relay(), body, key === undefined ? undefined : { key, requestHash });
       return c.json(result.response as object, result.statusCode as 201);
     })
     .get("/:id", validate("param", idParam), async (c) => {
-      const order = await loadOrderView(deps.db, c.req.valid("param").id);
+      const order = await loadOrderView(deps.db, c.req.valid("param").id, tenantScope(c));
       if (!order) throw notFound("order");
       return c.json(order);
     })
     .post("/:id/cancel", validate("param", idParam), requireJson, validate("json", cancellation), async (c) => {
       const { id } = c.req.valid("param");
-      await requestCancellation(deps.db, relay(), id, c.req.valid("json").reason);
+      await requestCancellation(deps.db, relay(), id, c.req.valid("json").reason, tenantScope(c));
       return c.json({ id, cancellationRequested: true }, 202);
     })
     .post("/:id/payments", validate("param", idParam), requireJson, validate("json", payment), async (c) => {
       const { id } = c.req.valid("param");
       const p = c.req.valid("json");
-      const { eventId, duplicate } = await submitPayment(deps.db, relay(), id, p);
+      const { eventId, duplicate } = await submitPayment(deps.db, relay(), id, p, tenantScope(c));
       return c.json({ orderId: id, paymentId: p.paymentId, eventId, accepted: true, duplicate }, duplicate ? 200 : 202);
     });
 }

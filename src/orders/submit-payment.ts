@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { Db, Tx } from "../db/client.ts";
 import { orders, payments } from "../db/schema.ts";
 import { ConflictError, NotFoundError } from "../lib/domain-errors.ts";
@@ -16,11 +16,13 @@ export const paymentEventKey = (paymentId: string) => `orderstream:payment.proce
 
 /**
  * Emits `payment.processed` for the order (the payments handler records it). The same paymentId
- * again is a duplicate and emits nothing; reused for another order or amount, it is a 409.
+ * again is a duplicate and emits nothing; reused for another order or amount, it is a
+ * ConflictError. An order of another tenant than `tenantId` (null: any) is not found.
  */
-export async function submitPayment(db: Db, relay: Waker | undefined, orderId: string, p: PaymentResult): Promise<{ eventId: string; duplicate: boolean }> {
+export async function submitPayment(db: Db, relay: Waker | undefined, orderId: string, p: PaymentResult, tenantId: string | null = null): Promise<{ eventId: string; duplicate: boolean }> {
   return commitWithEvents(db, relay, async (tx) => {
-    const [order] = await tx.select({ id: orders.id, tenantId: orders.tenantId }).from(orders).where(eq(orders.id, orderId));
+    const [order] = await tx.select({ id: orders.id, tenantId: orders.tenantId }).from(orders)
+      .where(and(eq(orders.id, orderId), tenantId === null ? undefined : eq(orders.tenantId, tenantId)));
     if (!order) throw new NotFoundError("order");
     const written = await writeEvent(tx, {
       eventType: "payment.processed",

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import type { EngineOptions } from "./engine/index.ts";
 import { parseDuration } from "./lib/duration.ts";
+import { parseWebhookScopes, type WebhookScopes } from "./webhooks/scopes.ts";
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 const duration = (fallback: string) =>
@@ -59,6 +60,12 @@ const schema = z.object({
   /** Bearer token of the admin endpoints; required in production. Never logged. */
   ADMIN_TOKEN: z.string().regex(/^[A-Za-z0-9._~+/-]+=*$/, "letters, digits and . _ ~ + / - only (a bearer token)").min(16, "at least 16 characters").optional(),
   WEBHOOK_SECRETS: z.string().default("").transform(parseWebhookSecrets),
+  /** What each webhook provider may act on; see src/webhooks/scopes.ts and README "Webhooks". */
+  WEBHOOK_SCOPES: z.string().default("").transform((value, ctx): WebhookScopes => {
+    const { scopes, problems } = parseWebhookScopes(value);
+    for (const message of problems) ctx.addIssue({ code: "custom", message });
+    return scopes;
+  }),
   SHOPEE_PARTNER_KEY: z.string().min(1).optional(),
   /** The push URL registered with Shopee, which its signature covers; defaults to the URL the request arrived at. */
   SHOPEE_CALLBACK_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -118,6 +125,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const cfg = parsed.data;
   if (cfg.NODE_ENV === "production" && !cfg.ADMIN_TOKEN) {
     throw new ConfigError(["ADMIN_TOKEN: required when NODE_ENV=production (the admin endpoints would be open)"]);
+  }
+  const unknown = [...cfg.WEBHOOK_SCOPES.keys()].filter((p) => !cfg.WEBHOOK_SECRETS.has(p) && !(p === "shopee" && cfg.SHOPEE_PARTNER_KEY));
+  if (unknown.length) {
+    throw new ConfigError([`WEBHOOK_SCOPES: ${unknown.join(", ")} ${unknown.length > 1 ? "are not providers" : "is not a provider"} of WEBHOOK_SECRETS (or shopee with SHOPEE_PARTNER_KEY)`]);
   }
   return {
     ...cfg,

@@ -18,11 +18,15 @@ const duration = (fallback: string) =>
       return ms;
     });
 
+const secretToken = z.string().regex(/^[A-Za-z0-9._~+/-]+=*$/, "letters, digits and . _ ~ + / - only (a bearer token)").min(16, "at least 16 characters");
+
 const schema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgres://postgres@127.0.0.1:5432/orderstream"),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
   PORT: int(3000, 0).pipe(z.number().max(65535)),
+  /** Serves /metrics on this port alone (Fly's scraper reaches it on the private network); unset: on PORT. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   STREAM_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _ . : - only").default("orderstream"),
   SERVICE_NAME: z.string().min(1).default("orderstream"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -58,7 +62,9 @@ const schema = z.object({
   /** `keys`: every business route needs an API key (or the admin token). Default by NODE_ENV (see loadConfig). */
   API_AUTH: z.enum(["keys", "off"]).optional(),
   /** Bearer token of the admin endpoints; required in production. Never logged. */
-  ADMIN_TOKEN: z.string().regex(/^[A-Za-z0-9._~+/-]+=*$/, "letters, digits and . _ ~ + / - only (a bearer token)").min(16, "at least 16 characters").optional(),
+  ADMIN_TOKEN: secretToken.optional(),
+  /** Bearer token /metrics requires when set (compared in constant time). Never logged. */
+  METRICS_TOKEN: secretToken.optional(),
   WEBHOOK_SECRETS: z.string().default("").transform(parseWebhookSecrets),
   /** What each webhook provider may act on; see src/webhooks/scopes.ts and README "Webhooks". */
   WEBHOOK_SCOPES: z.string().default("").transform((value, ctx): WebhookScopes => {
@@ -71,6 +77,8 @@ const schema = z.object({
   SHOPEE_CALLBACK_URL: z.url({ protocol: /^https?$/ }).optional(),
   MAX_BODY_BYTES: int(1024 * 1024, 1),
   DLQ_ALERT_THRESHOLD: int(100, 0),
+  /** How long /health, /health/ready and /health/queues reuse one read of PostgreSQL and Redis. */
+  HEALTH_CACHE_MS: int(1_000, 0),
   OUTBOX_BACKLOG_ALERT: int(10_000, 0),
   OUTBOX_AGE_ALERT_MS: duration("1m"),
 });
@@ -125,6 +133,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const cfg = parsed.data;
   if (cfg.NODE_ENV === "production" && !cfg.ADMIN_TOKEN) {
     throw new ConfigError(["ADMIN_TOKEN: required when NODE_ENV=production (the admin endpoints would be open)"]);
+  }
+  if (cfg.METRICS_PORT !== undefined && cfg.METRICS_PORT !== 0 && cfg.METRICS_PORT === cfg.PORT) {
+    throw new ConfigError([`METRICS_PORT: must differ from PORT (${cfg.PORT}); leave it unset to serve /metrics on PORT`]);
   }
   const unknown = [...cfg.WEBHOOK_SCOPES.keys()].filter((p) => !cfg.WEBHOOK_SECRETS.has(p) && !(p === "shopee" && cfg.SHOPEE_PARTNER_KEY));
   if (unknown.length) {

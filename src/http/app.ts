@@ -59,7 +59,8 @@ export function createApp(deps: AppDeps): Hono {
   const admin = adminAuth({ token: deps.config.ADMIN_TOKEN, log: deps.log });
 
   app.route("/health", healthRoutes(deps));
-  app.route("/metrics", metricsRoutes({ ...deps, metrics }));
+  // With METRICS_PORT, /metrics is served by createMetricsApp on that port, not here.
+  if (deps.config.METRICS_PORT === undefined) app.route("/metrics", metricsRoutes({ metrics, token: deps.config.METRICS_TOKEN }));
   app.route("/products", productRoutes(deps));
   app.route("/orders", orderRoutes(deps));
   app.route("/tenants", tenantRoutes(deps));
@@ -75,5 +76,15 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/handlers", handlerRoutes(deps));
   app.route("/fleet", fleetRoutes(deps));
   app.route("/ui", consoleRoutes(deps));
+  return app;
+}
+
+/** /metrics alone, for METRICS_PORT: nothing else of the API is reachable on that port. */
+export function createMetricsApp({ metrics, config, log }: { metrics: Metrics; config: Config; log: Logger }): Hono {
+  const app = new Hono();
+  app.onError(errorHandler(log));
+  app.notFound(notFoundHandler);
+  app.use(requestId());
+  app.route("/metrics", metricsRoutes({ metrics, token: config.METRICS_TOKEN }));
   return app;
 }

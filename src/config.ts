@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import type { EngineOptions } from "./engine/index.ts";
 import { parseDuration } from "./lib/duration.ts";
+import { parseWebhookScopes, type WebhookScopes } from "./webhooks/scopes.ts";
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 const duration = (fallback: string) =>
@@ -17,11 +18,15 @@ const duration = (fallback: string) =>
       return ms;
     });
 
+const secretToken = z.string().regex(/^[A-Za-z0-9._~+/-]+=*$/, "letters, digits and . _ ~ + / - only (a bearer token)").min(16, "at least 16 characters");
+
 const schema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgres://postgres@127.0.0.1:5432/orderstream"),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
   PORT: int(3000, 0).pipe(z.number().max(65535)),
+  /** Serves /metrics on this port alone (Fly's scraper reaches it on the private network); unset: on PORT. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   STREAM_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _ . : - only").default("orderstream"),
   SERVICE_NAME: z.string().min(1).default("orderstream"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -54,14 +59,26 @@ const schema = z.object({
     return ms;
   }),
   MIGRATE_ON_START: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
+  /** `keys`: every business route needs an API key (or the admin token). Default by NODE_ENV (see loadConfig). */
+  API_AUTH: z.enum(["keys", "off"]).optional(),
   /** Bearer token of the admin endpoints; required in production. Never logged. */
-  ADMIN_TOKEN: z.string().regex(/^[A-Za-z0-9._~+/-]+=*$/, "letters, digits and . _ ~ + / - only (a bearer token)").min(16, "at least 16 characters").optional(),
+  ADMIN_TOKEN: secretToken.optional(),
+  /** Bearer token /metrics requires when set (compared in constant time). Never logged. */
+  METRICS_TOKEN: secretToken.optional(),
   WEBHOOK_SECRETS: z.string().default("").transform(parseWebhookSecrets),
+  /** What each webhook provider may act on; see src/webhooks/scopes.ts and README "Webhooks". */
+  WEBHOOK_SCOPES: z.string().default("").transform((value, ctx): WebhookScopes => {
+    const { scopes, problems } = parseWebhookScopes(value);
+    for (const message of problems) ctx.addIssue({ code: "custom", message });
+    return scopes;
+  }),
   SHOPEE_PARTNER_KEY: z.string().min(1).optional(),
   /** The push URL registered with Shopee, which its signature covers; defaults to the URL the request arrived at. */
   SHOPEE_CALLBACK_URL: z.url({ protocol: /^https?$/ }).optional(),
   MAX_BODY_BYTES: int(1024 * 1024, 1),
   DLQ_ALERT_THRESHOLD: int(100, 0),
+  /** How long /health, /health/ready and /health/queues reuse one read of PostgreSQL and Redis. */
+  HEALTH_CACHE_MS: int(1_000, 0),
   OUTBOX_BACKLOG_ALERT: int(10_000, 0),
   OUTBOX_AGE_ALERT_MS: duration("1m"),
 });
@@ -89,7 +106,9 @@ function parseWebhookSecrets(value: string, ctx: z.RefinementCtx): Map<string, B
 }
 
 /** Everything the process is configured with, resolved once at start. */
-export type Config = Env & {
+export type Config = Omit<Env, "API_AUTH"> & {
+  /** API_AUTH, or its default: `keys` in production, `off` elsewhere (with a warning at start). */
+  API_AUTH: "keys" | "off";
   /** Stable across restarts of one machine, so a restarted machine picks its own pending entries back up. */
   consumerName: string;
   /** STARTUP_TIMEOUT_MS, or its default: 30 s in production (a fleet restarting during an outage waits instead of crash-looping), 5 s elsewhere (a developer hears at once that nothing runs). */
@@ -115,8 +134,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (cfg.NODE_ENV === "production" && !cfg.ADMIN_TOKEN) {
     throw new ConfigError(["ADMIN_TOKEN: required when NODE_ENV=production (the admin endpoints would be open)"]);
   }
+  if (cfg.METRICS_PORT !== undefined && cfg.METRICS_PORT !== 0 && cfg.METRICS_PORT === cfg.PORT) {
+    throw new ConfigError([`METRICS_PORT: must differ from PORT (${cfg.PORT}); leave it unset to serve /metrics on PORT`]);
+  }
+  const unknown = [...cfg.WEBHOOK_SCOPES.keys()].filter((p) => !cfg.WEBHOOK_SECRETS.has(p) && !(p === "shopee" && cfg.SHOPEE_PARTNER_KEY));
+  if (unknown.length) {
+    throw new ConfigError([`WEBHOOK_SCOPES: ${unknown.join(", ")} ${unknown.length > 1 ? "are not providers" : "is not a provider"} of WEBHOOK_SECRETS (or shopee with SHOPEE_PARTNER_KEY)`]);
+  }
   return {
     ...cfg,
+    API_AUTH: cfg.API_AUTH ?? (cfg.NODE_ENV === "production" ? "keys" : "off"),
     consumerName: cfg.CONSUMER_NAME ?? cfg.FLY_MACHINE_ID ?? hostname(),
     startupTimeoutMs: cfg.STARTUP_TIMEOUT_MS ?? (cfg.NODE_ENV === "production" ? 30_000 : 5_000),
   };

@@ -2,4 +2,4 @@
 import { createSubscriptions } from "./handlers/index.ts";
 import { runService } from "./service.ts";
 
-await runService(createSubscriptions);
+await runService((deps) => createSubscriptions({ ...deps, webhookScopes: deps.config.WEBHOOK_SCOPES }));

@@ -4,10 +4,12 @@ import { ConfigError, engineOptions, loadConfig, type Config } from "./config.ts
 import type { Database } from "./db/client.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { connectDatabase, connectRedis, explainDatabaseError, isDatabaseDown, retryUntilReady, StartupError, type StartupWait } from "./deps.ts";
-import { createApp } from "./http/app.ts";
+import { createApp, createMetricsApp } from "./http/app.ts";
+import { serveHttp, type HttpServers } from "./http/serve.ts";
 import { createLogger } from "./lib/logger.ts";
 import { createMetrics } from "./metrics/metrics.ts";
 import { createActivityRecorder, type ActivityRecorder } from "./console/activity.ts";
+import { startIdempotencyKeyCleanup } from "./orders/idempotency-cleanup.ts";
 import type { Logger } from "./lib/logger.ts";
 import { startEngine, type Engine, toError, type Subscription } from "./engine/index.ts";
 
@@ -47,15 +49,17 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
   // Unset until start-up finishes; a signal during start-up must still stop cleanly.
   let engine: Engine | undefined;
   let activity: ActivityRecorder | undefined;
-  let server: ReturnType<typeof Bun.serve> | undefined;
+  let http: HttpServers | undefined;
+  let shopJobs: { stop(): void } | undefined;
   let stopping = false;
   const shutdown = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     log.info("shutting down", { signal, timeoutMs: config.SHUTDOWN_TIMEOUT_MS });
     try {
-      await server?.stop();
-      await engine?.stop();
+      shopJobs?.stop();
+      // Side by side, each bounded by SHUTDOWN_TIMEOUT_MS: one after the other could take twice that.
+      await Promise.all([http?.stop(config.SHUTDOWN_TIMEOUT_MS), engine?.stop()]);
       await activity?.stop().catch(() => {});
       await redis.quit().catch(() => redis.disconnect());
       // MUST NOT wait: engine.stop() already gave handlers SHUTDOWN_TIMEOUT_MS, so a transaction
@@ -87,10 +91,13 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
     onPublished: metrics.onPublished,
     onFatal: (reason) => void shutdown(`fatal: ${reason}`, 1),
   });
+  shopJobs = startIdempotencyKeyCleanup({ db: database.db, log });
   const app = createApp({ ...database, config, redis, engine, log, version: pkg.version, startedAt, metrics });
-  // Bounds what a chunked body may buffer before the body limit refuses it (src/http/body-limit.ts).
-  server = Bun.serve({ port: config.PORT, fetch: app.fetch, maxRequestBodySize: config.MAX_BODY_BYTES * 8 });
-  log.info("orderstream started", { port: server.port, consumer: config.consumerName, prefix: config.STREAM_PREFIX });
+  http = serveHttp({ app, metricsApp: createMetricsApp({ metrics, config, log }), config, log });
+  log.info("orderstream started", {
+    port: http.port, ...(http.metricsPort === undefined ? {} : { metricsPort: http.metricsPort }),
+    consumer: config.consumerName, prefix: config.STREAM_PREFIX, apiAuth: config.API_AUTH,
+  });
 }
 
 /** Migrates, waiting for PostgreSQL until `wait.deadline`; not reaching it (or a refused login) names DATABASE_URL. */

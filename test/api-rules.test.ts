@@ -50,6 +50,41 @@ test("a body over the 1 MiB limit is 413 payload_too_large and writes nothing", 
   expect(await countRows(ctx, "products")).toBe(0);
 });
 
+test("a chunked body is cut off once it passes MAX_BODY_BYTES: the rest of the stream is never read", async () => {
+  const chunk = new Uint8Array(64 * 1024).fill(0x20);
+  let pulled = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      pulled += chunk.byteLength;
+      controller.enqueue(chunk);
+      if (pulled >= 8 * 1024 * 1024) controller.close();
+    },
+  });
+  const res = await api.app.request("/products", { method: "POST", headers: { "content-type": "application/json" }, body, duplex: "half" } as RequestInit);
+  expect(res.status).toBe(413);
+  expect(((await res.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
+  // The limit, plus what the stream had queued when the reader stopped.
+  expect(pulled).toBeLessThanOrEqual(1024 * 1024 + 4 * chunk.byteLength);
+  expect(await countRows(ctx, "products")).toBe(0);
+});
+
+test("a chunked body within MAX_BODY_BYTES, sent in many small pieces, is read whole", async () => {
+  // 50 kB: JSON may end in any amount of whitespace.
+  const text = JSON.stringify(product) + " ".repeat(50_000);
+  const bytes = new TextEncoder().encode(text);
+  let at = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.subarray(at, at + 100));
+      at += 100;
+    },
+  });
+  const res = await api.app.request("/products", { method: "POST", headers: { "content-type": "application/json" }, body, duplex: "half" } as RequestInit);
+  expect(res.status).toBe(201);
+  expect(await countRows(ctx, "products")).toBe(1);
+});
+
 test("with PostgreSQL unreachable, writes answer 503 unavailable without leaking the URL", async () => {
   const down = createDatabase("postgres://orderstream:s3cret-pw@127.0.0.1:1/none", { max: 1, connectTimeout: 2 });
   const app = createApp({ ...down, config: ctx.config(), redis: ctx.redis, engine: null, log: ctx.log, version: "test", startedAt: Date.now() });

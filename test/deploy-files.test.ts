@@ -72,9 +72,15 @@ describe("fly.toml", () => {
     expect(flyConfig().MIGRATE_ON_START).toBe(false);
   });
 
-  test("/metrics on the service's port is exposed for Fly's metrics scraping", () => {
+  test("/metrics is served on METRICS_PORT, which Fly's scraper reads and the public http service does not expose", () => {
+    const config = flyConfig();
+    expect(config.METRICS_PORT).toBeNumber();
+    expect(config.METRICS_PORT).not.toBe(config.PORT);
     const metrics = ([] as { port?: number; path?: string }[]).concat(fly.metrics ?? []);
-    expect(metrics).toContainEqual(expect.objectContaining({ port: flyConfig().PORT, path: "/metrics" }));
+    expect(metrics).toContainEqual(expect.objectContaining({ port: config.METRICS_PORT, path: "/metrics" }));
+    expect(http.internal_port).not.toBe(config.METRICS_PORT);
+    const services = ([] as { internal_port?: number }[]).concat(fly.services ?? []);
+    expect(services.map((s) => s.internal_port)).not.toContain(config.METRICS_PORT);
   });
 });
 

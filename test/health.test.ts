@@ -110,7 +110,7 @@ test("ready is 503 without an engine, and once the engine stops", async () => {
 });
 
 test("health is degraded (200) when open dead letters exceed DLQ_ALERT_THRESHOLD; resolved ones do not count", async () => {
-  const api = await startTestApi(ctx, { subscriptions: [welcome], env: { DLQ_ALERT_THRESHOLD: "2" } });
+  const api = await startTestApi(ctx, { subscriptions: [welcome], env: { DLQ_ALERT_THRESHOLD: "2", HEALTH_CACHE_MS: "0" } });
   await insertDeadLetter("user.created", "welcome", 2);
   await insertDeadLetter("user.created", "welcome", 3, "retried");
   expect((await api.call("GET", "/health")).body).toMatchObject({ status: "ok", checks: { dlq: { size: 2, threshold: 2, ok: true } } });
@@ -122,7 +122,7 @@ test("health is degraded (200) when open dead letters exceed DLQ_ALERT_THRESHOLD
 });
 
 test("health is degraded when the outbox backlog passes OUTBOX_BACKLOG_ALERT while the relay does not run", async () => {
-  const api = await startTestApi(ctx, { subscriptions: [], parts: { relay: false }, env: { OUTBOX_BACKLOG_ALERT: "2" } });
+  const api = await startTestApi(ctx, { subscriptions: [], parts: { relay: false }, env: { OUTBOX_BACKLOG_ALERT: "2", HEALTH_CACHE_MS: "0" } });
   for (let i = 0; i < 2; i++) await insertOutboxRow(ctx.sql, "user.created", { userId: `u${i}` });
   expect((await api.call("GET", "/health")).body).toMatchObject({ status: "ok", checks: { relay: { backlog: 2, ok: true } } });
 
@@ -144,7 +144,7 @@ test("health is degraded when the oldest unpublished row is older than OUTBOX_AG
 });
 
 test("/health/queues: per event type, waiting is the groups' lag, active their pending entries, failed the open dead letters", async () => {
-  const api = await startTestApi(ctx, { engine: false });
+  const api = await startTestApi(ctx, { engine: false, env: { HEALTH_CACHE_MS: "0" } });
   const stream = keys.stream(ctx.prefix, "order.created");
   for (let i = 1; i <= 5; i++) await ctx.redis.xadd(stream, `${i}-0`, "n", String(i));
   await ctx.redis.xgroup("CREATE", stream, "inventory", "0");
@@ -185,4 +185,76 @@ test("/health/queues: a queue with more than 1000 waiting or 50 failed is unheal
   expect(body.queues["bulk.loaded"]).toEqual({ waiting: 1_001, active: 0, failed: 0, healthy: false });
   expect(body.queues["order.paid"]).toEqual({ waiting: 0, active: 0, failed: 51, healthy: false });
   expect(body.healthyQueues).toBe(0);
+});
+
+/** ctx.redis, counting every command the app sends through it (pipelines count once). */
+function countingRedis() {
+  const counts = { calls: 0 };
+  const redis = new Proxy(ctx.redis, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== "function" || typeof prop === "symbol" || /^(on|once|off|emit|listeners|removeListener)$/.test(prop)) return value;
+      return (...args: unknown[]) => {
+        counts.calls++;
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { redis, counts };
+}
+
+test("a flood of /health and /health/queues probes shares one read: concurrent requests are coalesced and a result is reused for HEALTH_CACHE_MS", async () => {
+  const { redis, counts } = countingRedis();
+  const api = await startTestApi(ctx, { engine: false, deps: { redis }, env: { HEALTH_CACHE_MS: "1000" } });
+  const stream = keys.stream(ctx.prefix, "order.created");
+  for (let i = 1; i <= 3; i++) await ctx.redis.xadd(stream, "*", "n", String(i));
+  await ctx.redis.xgroup("CREATE", stream, "inventory", "0");
+
+  // One request alone: what a computation costs.
+  expect((await api.call("GET", "/health/queues")).status).toBe(200);
+  expect((await api.call("GET", "/health")).status).toBe(200);
+  const one = counts.calls;
+  expect(one).toBeGreaterThan(0);
+
+  await Bun.sleep(1_100);
+  counts.calls = 0;
+  const answers = await Promise.all(Array.from({ length: 500 }, (_, i) => api.call("GET", i % 2 ? "/health/queues" : "/health")));
+  expect(answers.every((a) => a.status === 200)).toBe(true);
+  expect(new Set(answers.filter((_, i) => i % 2).map((a) => JSON.stringify(a.body))).size).toBe(1);
+  expect(counts.calls).toBeLessThanOrEqual(one);
+
+  // Within the second, nothing is read again; after it, once more.
+  counts.calls = 0;
+  await api.call("GET", "/health/queues");
+  await api.call("GET", "/health");
+  expect(counts.calls).toBe(0);
+  await Bun.sleep(1_100);
+  await api.call("GET", "/health/queues");
+  expect(counts.calls).toBeGreaterThan(0);
+});
+
+test("dependency errors never name hosts or ports to anonymous callers; the admin token sees the details", async () => {
+  const ADMIN_TOKEN = "health-admin-token-0123456789";
+  const unreachable = createDatabase(`postgres://postgres:${SECRET}@127.0.0.1:1/none`, { max: 1 });
+  closers.push(() => unreachable.sql.end({ timeout: 0 }));
+  const api = await startTestApi(ctx, { engine: false, deps: unreachable, env: { ADMIN_TOKEN, HEALTH_CACHE_MS: "10000" } });
+  const hosty = /127\.0\.0\.1|localhost|connect /;
+
+  for (const path of ["/health", "/health/ready", "/health/queues"]) {
+    const anonymous = await api.call("GET", path);
+    expect(anonymous.status).toBe(503);
+    expect(JSON.stringify(anonymous.body)).not.toMatch(hosty);
+    const wrong = await api.call("GET", path, undefined, { authorization: "Bearer not-the-admin-token-000" });
+    expect(JSON.stringify(wrong.body)).not.toMatch(hosty);
+  }
+  const health = await api.call("GET", "/health");
+  // A code an operator can act on (ECONNREFUSED, CONNECTION_ENDED, timeout), never the address.
+  expect(health.body.checks.postgres).toEqual({ ok: false, error: expect.stringMatching(/^([A-Z0-9_]+|timeout)$/) });
+
+  const admin = await api.call("GET", "/health", undefined, { authorization: `Bearer ${ADMIN_TOKEN}` });
+  expect(admin.status).toBe(503);
+  expect(admin.body.checks.postgres.error).toContain("127.0.0.1:1");
+  expect(JSON.stringify(admin.body)).not.toContain(SECRET);
+  const queues = await api.call("GET", "/health/queues", undefined, { authorization: `Bearer ${ADMIN_TOKEN}` });
+  expect(queues.body.error.message).toContain("127.0.0.1");
 });

@@ -3,13 +3,14 @@
 // one error shape, nothing is written, nothing is logged as an internal error, and afterwards the
 // process is still up and /health/live answers 200.
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { createTestContext, waitFor, type TestContext } from "./support/context.ts";
 import { killProcesses, startProcess, type ServiceProcess } from "./support/process.ts";
 import type { HostileCase } from "./hostile/cases.ts";
-import { requestInit, sendAll, snapshot, type Answer, type Snapshot } from "./hostile/check.ts";
+import { judge, requestInit, sendAll, snapshot, type Answer, type Snapshot } from "./hostile/check.ts";
 import { apiCases } from "./hostile/endpoints.ts";
 import { createFixtures, DB_PASSWORD, HOSTILE_ENV, SECRETS, WEBHOOK_KEYS, type WorldFixtures } from "./hostile/fixtures.ts";
-import { rawExchange, viaSocket } from "./hostile/socket.ts";
+import { rawExchange, uploadChunked, viaSocket } from "./hostile/socket.ts";
 import { SEED, seeded } from "./hostile/values.ts";
 import { shopeeCases, standardWebhookCases } from "./hostile/webhook-cases.ts";
 
@@ -124,4 +125,76 @@ test("a body dripped in 1-byte chunks is refused without stalling other requests
   expect(reply).toMatch(/^HTTP\/1\.1 413/);
   expect(reply).toContain('"code":"payload_too_large"');
   expect(liveMs).toBeLessThan(1_000);
+});
+
+/** Resident memory of the service process now, in MB. */
+const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${service.pid}/status`, "utf8"))![1]) / 1024;
+
+/** Runs `during` while sampling the service's RSS and probing /health/live every 50 ms. */
+async function watched<T>(during: () => Promise<T>) {
+  let running = true;
+  let peakMb = rssMb();
+  let slowestLiveMs = 0;
+  const failedProbes: string[] = [];
+  const sampler = (async () => {
+    while (running) {
+      peakMb = Math.max(peakMb, rssMb());
+      await Bun.sleep(20);
+    }
+  })();
+  const prober = (async () => {
+    while (running) {
+      const started = performance.now();
+      try {
+        const res = await fetch(`${base}/health/live`, { signal: AbortSignal.timeout(2_000) });
+        if (res.status !== 200) failedProbes.push(`status ${res.status}`);
+      } catch (err) {
+        failedProbes.push((err as Error).message);
+      }
+      slowestLiveMs = Math.max(slowestLiveMs, performance.now() - started);
+      await Bun.sleep(50);
+    }
+  })();
+  try {
+    return { result: await during(), stats: () => ({ peakMb, slowestLiveMs, failedProbes }) };
+  } finally {
+    running = false;
+    await Promise.all([sampler, prober]);
+  }
+}
+
+test("60 parallel 8 MiB chunked uploads: each is cut off with a 413 at the limit, RSS stays under 300 MB and the service answers throughout", async () => {
+  const before = await settled();
+  const rssBefore = rssMb();
+  const { result: answers, stats } = await watched(() => Promise.all(Array.from({ length: 60 }, () => uploadChunked(port(), "/products", 8 * 1024 * 1024))));
+  const upload: HostileCase = { name: "60 x 8 MiB chunked POST /products", method: "POST", path: "/products", headers: {}, expect: [413] };
+  expect(answers.map((a) => judge(upload, a, SECRETS)).filter(Boolean).slice(0, 5)).toEqual([]);
+  const { peakMb, slowestLiveMs, failedProbes } = stats();
+  console.log(`60 x 8 MiB chunked uploads: peak RSS ${peakMb.toFixed(0)} MB (${rssBefore.toFixed(0)} MB before), slowest /health/live ${slowestLiveMs.toFixed(0)} ms`);
+  expect(failedProbes).toEqual([]);
+  expect(peakMb).toBeLessThan(300);
+  expect(exited).toBe(false);
+  expect(await snapshot(ctx.sql, ctx.redis, ctx.prefix)).toEqual(before);
+}, 60_000);
+
+test("500 concurrent /health/queues: every one answered from a shared read, and the service answers throughout", async () => {
+  const before = await settled();
+  const { result: answers, stats } = await watched(() =>
+    Promise.all(Array.from({ length: 500 }, () => fetch(`${base}/health/queues`, { signal: AbortSignal.timeout(10_000) }).then(async (r) => ({ status: r.status, text: await r.text() })))),
+  );
+  expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+  // One read serves them all (two if the flood outlasts HEALTH_CACHE_MS).
+  expect(new Set(answers.map((a) => a.text)).size).toBeLessThanOrEqual(2);
+  expect(JSON.parse(answers[0]!.text)).toMatchObject({ totalQueues: expect.any(Number), queues: expect.any(Object) });
+  expect(stats().failedProbes).toEqual([]);
+  expect(await snapshot(ctx.sql, ctx.redis, ctx.prefix)).toEqual(before);
+}, 60_000);
+
+test("a body declared beyond twice MAX_BODY_BYTES is refused by the runtime itself, before the app reads it: a 413, nothing written", async () => {
+  const before = await settled();
+  const head = `POST /products HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${5 * 1024 * 1024}\r\n\r\n`;
+  const reply = (await rawExchange(port(), Buffer.concat([Buffer.from(head), Buffer.alloc(256 * 1024, 0x20)]), { complete: (r) => r.includes("\r\n\r\n") })).toString("latin1");
+  expect(reply).toMatch(/^HTTP\/1\.1 413/);
+  expect(exited).toBe(false);
+  expect(await snapshot(ctx.sql, ctx.redis, ctx.prefix)).toEqual(before);
 });

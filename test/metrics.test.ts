@@ -1,7 +1,9 @@
-import { afterEach, beforeEach, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
+import { loadConfig } from "../src/config.ts";
 import { createDatabase } from "../src/db/client.ts";
+import { createMetricsApp } from "../src/http/app.ts";
 import { createRedis } from "../src/engine/index.ts";
 import { UnrecoverableError } from "../src/engine/support/errors.ts";
 import { subscribe } from "../src/engine/delivery/subscribe.ts";
@@ -175,4 +177,47 @@ test("each app has its own registry: counts in one never show in another", async
   await a.call("GET", "/health/live");
   expect((await scrape(a)).value("orderstream_http_requests_total", { route: "/health/live" })).toBe(1);
   expect((await scrape(b)).value("orderstream_http_requests_total", { route: "/health/live" })).toBeUndefined();
+});
+
+describe("who can scrape", () => {
+  const TOKEN = "metrics-token-0123456789abcdef";
+
+  test("with METRICS_TOKEN, /metrics answers only Authorization: Bearer <METRICS_TOKEN>; anything else is a 401", async () => {
+    const api = await startTestApi(ctx, { engine: false, env: { METRICS_TOKEN: TOKEN, ADMIN_TOKEN: "admin-token-0123456789abcdef" } });
+    for (const authorization of [undefined, "", "Bearer", `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, "Bearer admin-token-0123456789abcdef", TOKEN]) {
+      const res = await api.app.request("/metrics", { headers: authorization === undefined ? {} : { authorization } });
+      expect({ authorization, status: res.status }).toEqual({ authorization, status: 401 });
+      expect(res.headers.get("www-authenticate")).toStartWith("Bearer");
+      expect(await res.text()).not.toContain("orderstream_");
+    }
+    const ok = await api.app.request("/metrics", { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain("orderstream_build_info");
+  });
+
+  test("with METRICS_PORT, /metrics leaves the API and is served by the metrics app alone", async () => {
+    const api = await startTestApi(ctx, { engine: false, env: { METRICS_PORT: "9091" } });
+    expect((await api.app.request("/metrics")).status).toBe(404);
+    const metricsApp = createMetricsApp({ metrics: api.metrics, config: ctx.config({ METRICS_PORT: "9091" }), log: ctx.log });
+    const res = await metricsApp.request("/metrics");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain("orderstream_build_info");
+    expect((await metricsApp.request("/health")).status).toBe(404);
+    expect((await metricsApp.request("/orders/x")).status).toBe(404);
+  });
+
+  test("the metrics app keeps METRICS_TOKEN too", async () => {
+    const config = ctx.config({ METRICS_PORT: "9091", METRICS_TOKEN: TOKEN });
+    const metricsApp = createMetricsApp({ metrics: (await startTestApi(ctx, { engine: false })).metrics, config, log: ctx.log });
+    expect((await metricsApp.request("/metrics")).status).toBe(401);
+    expect((await metricsApp.request("/metrics", { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+  });
+
+  test("METRICS_PORT must differ from PORT, and METRICS_TOKEN is a bearer token of at least 16 characters", () => {
+    expect(() => loadConfig({ PORT: "3000", METRICS_PORT: "3000" })).toThrow(/METRICS_PORT/);
+    expect(() => loadConfig({ METRICS_TOKEN: "short" })).toThrow(/METRICS_TOKEN/);
+    expect(() => loadConfig({ METRICS_PORT: "70000" })).toThrow(/METRICS_PORT/);
+    expect(loadConfig({ METRICS_PORT: "9091" }).METRICS_PORT).toBe(9091);
+    expect(loadConfig({}).METRICS_PORT).toBeUndefined();
+  });
 });

@@ -103,7 +103,7 @@ test("a pending order cancelled before its reservation runs is cancelled and its
 });
 
 test("a payment of the exact total moves a confirmed order to paid, once per paymentId", async () => {
-  const a = await createProduct(api, T, "A", 5);
+  const a = await createProduct(api, T, "A", 5, 12.25);
   const order = await createOrder(api, T, [line(a.id, 2, 12.25)]);
   await waitForStatus(api, order.id, "confirmed");
   const res = await pay(order.id, "pay-1", 24.5);
@@ -149,7 +149,7 @@ test("a payment that cannot pay its order is recorded and refunded: wrong amount
 });
 
 test("cancelling a paid order gives the stock back and refunds the payment", async () => {
-  const a = await createProduct(api, T, "A", 3);
+  const a = await createProduct(api, T, "A", 3, 7);
   const order = await createOrder(api, T, [line(a.id, 3, 7)]);
   await waitForStatus(api, order.id, "confirmed");
   await pay(order.id, "p1", 21);

@@ -2,19 +2,30 @@ import { afterEach, beforeEach, expect, test } from "bun:test";
 import { startTestApi, type TestApi } from "./support/api.ts";
 import { createTestContext, type TestContext } from "./support/context.ts";
 import { countRows } from "./support/db.ts";
-import { createProduct, orderBody } from "./support/shop.ts";
+import { orderBody } from "./support/shop.ts";
 
 let ctx: TestContext;
 let api: TestApi;
-// No engine: these tests are about what the request itself writes.
+let MUG: string;
+let PEN: string;
+// No engine: these tests are about what the request itself writes. The catalog is inserted by SQL
+// so that the outbox holds only what the orders write.
 beforeEach(async () => {
   ctx = await createTestContext();
   api = await startTestApi(ctx, { engine: false });
+  MUG = await insertProduct("tenant-123", "MUG", 100);
+  PEN = await insertProduct("tenant-123", "PEN", 0.1);
 });
 afterEach(() => ctx.cleanup());
 
-const PRODUCT = "6f1c1c3e-8a5e-4f7b-9d1e-2b8c0f1a9e11";
-const body = (extra: Record<string, unknown> = {}) => orderBody("tenant-123", [{ productId: PRODUCT, quantity: 2, unitPrice: 100 }, { productId: PRODUCT, quantity: 1, unitPrice: 0.1 }], extra);
+async function insertProduct(tenantId: string, sku: string, price: number): Promise<string> {
+  const [row] = await ctx.sql<{ id: string }[]>`insert into products (tenant_id, sku, name, price, stock) values (${tenantId}, ${sku}, ${sku}, ${price}, 10) returning id`;
+  return row!.id;
+}
+
+const UNKNOWN = "6f1c1c3e-8a5e-4f7b-9d1e-2b8c0f1a9e11";
+const body = (extra: Record<string, unknown> = {}) => orderBody("tenant-123", [{ productId: MUG, quantity: 2, unitPrice: 100 }, { productId: PEN, quantity: 1, unitPrice: 0.1 }], extra);
+const orderEvents = async () => (await ctx.sql<{ n: number }[]>`select count(*)::int as n from outbox where event_type = 'order.created'`)[0]!.n;
 
 test("POST /orders answers 201 with the order, and writes the order, its lines and order.created together", async () => {
   const res = await api.call("POST", "/orders", body());
@@ -22,7 +33,7 @@ test("POST /orders answers 201 with the order, and writes the order, its lines a
   expect(res.body).toMatchObject({
     id: expect.any(String), orderNumber: expect.stringMatching(/^ORD-\d{8}$/), tenantId: "tenant-123", customerId: "customer-456",
     customerEmail: "customer@example.com", status: "pending", totalAmount: 200.1,
-    items: [{ productId: PRODUCT, quantity: 2, unitPrice: 100 }, { productId: PRODUCT, quantity: 1, unitPrice: 0.1 }],
+    items: [{ productId: MUG, quantity: 2, unitPrice: 100 }, { productId: PEN, quantity: 1, unitPrice: 0.1 }],
   });
   expect(Number.isNaN(Date.parse(res.body.createdAt))).toBe(false);
   const [event] = await ctx.sql`select event_type, aggregate_id, tenant_id, payload from outbox`;
@@ -51,7 +62,7 @@ test("Idempotency-Key: the same key and body return the first response and creat
   expect(again.status).toBe(201);
   expect(again.body).toEqual(first.body);
   expect(await countRows(ctx, "orders")).toBe(1);
-  expect(await countRows(ctx, "outbox")).toBe(1);
+  expect(await orderEvents()).toBe(1);
 });
 
 test("Idempotency-Key: the same key with another body is 409 idempotency_key_reused", async () => {
@@ -78,7 +89,7 @@ test("an Idempotency-Key longer than 255 characters is 400", async () => {
   expect(await countRows(ctx, "orders")).toBe(0);
 });
 
-const item = { productId: PRODUCT, quantity: 1, unitPrice: 5 };
+const item = { productId: UNKNOWN, quantity: 1, unitPrice: 5 };
 const address = orderBody("t", []).shippingAddress;
 
 test.each([
@@ -107,8 +118,48 @@ test.each([
   expect(await countRows(ctx, "outbox")).toBe(0);
 });
 
-test("an order may name a product that does not exist yet: it is accepted and decided by inventory", async () => {
-  const product = await createProduct(api, "tenant-123", "SKU-1", 5);
-  const res = await api.call("POST", "/orders", orderBody("tenant-123", [{ productId: product.id, quantity: 1, unitPrice: 10 }, item]));
+test("an order may name a product the tenant does not have: it is accepted, keeps the price sent (0 without one), and inventory decides it", async () => {
+  const res = await api.call("POST", "/orders", orderBody("tenant-123", [{ productId: MUG, quantity: 1 }, item, { productId: UNKNOWN, quantity: 2 }]));
   expect(res.status).toBe(201);
+  expect(res.body.items.map((i: { unitPrice: number }) => i.unitPrice)).toEqual([100, 5, 0]);
+  expect(res.body.totalAmount).toBe(105);
+});
+
+test("line prices come from the catalog: without unitPrice each line is priced at its product's price when the order is placed", async () => {
+  const first = await api.call("POST", "/orders", orderBody("tenant-123", [{ productId: MUG, quantity: 3 }, { productId: PEN, quantity: 1 }]));
+  expect(first.status).toBe(201);
+  expect(first.body).toMatchObject({ totalAmount: 300.1, items: [{ productId: MUG, quantity: 3, unitPrice: 100 }, { productId: PEN, quantity: 1, unitPrice: 0.1 }] });
+  const [event] = await ctx.sql`select payload from outbox where event_type = 'order.created'`;
+  expect(event!.payload).toMatchObject({ totalAmount: 300.1, items: [{ productId: MUG, unitPrice: 100 }, { productId: PEN, unitPrice: 0.1 }] });
+
+  await ctx.sql`update products set price = 80 where id = ${MUG}`;
+  const second = await api.call("POST", "/orders", orderBody("tenant-123", [{ productId: MUG, quantity: 3 }]));
+  expect(second.body).toMatchObject({ totalAmount: 240, items: [{ unitPrice: 80 }] });
+  // An order keeps the price it was placed at.
+  expect((await api.call("GET", `/orders/${first.body.id}`)).body).toMatchObject({ totalAmount: 300.1, items: [{ unitPrice: 100 }, { unitPrice: 0.1 }] });
+});
+
+test("a unitPrice that is not the catalog price is a 409 price_changed naming each such line, and nothing is written", async () => {
+  const tampered = await api.call("POST", "/orders", orderBody("tenant-123", [{ productId: MUG, quantity: 1000, unitPrice: 0.01 }, { productId: PEN, quantity: 1, unitPrice: 0.1 }, { productId: PEN, quantity: 1, unitPrice: 0.2 }]));
+  expect(tampered.status).toBe(409);
+  expect(tampered.body.error).toMatchObject({ code: "price_changed", details: [{ path: "items.0.unitPrice" }, { path: "items.2.unitPrice" }] });
+  expect(tampered.body.error.details[0].message).toContain("100");
+  expect(await countRows(ctx, "orders")).toBe(0);
+  expect(await countRows(ctx, "outbox")).toBe(0);
+  expect(await countRows(ctx, "idempotency_keys")).toBe(0);
+});
+
+test("another tenant's product is never priced from its catalog: the price sent stands and inventory rejects the order", async () => {
+  const foreign = await insertProduct("tenant-other", "GOLD", 999);
+  const res = await api.call("POST", "/orders", orderBody("tenant-123", [{ productId: foreign, quantity: 1, unitPrice: 1 }]));
+  expect(res.status).toBe(201);
+  expect(res.body.items[0].unitPrice).toBe(1);
+});
+
+test("a total above numeric(12,2) at catalog prices is a 400 naming items, and nothing is written", async () => {
+  const dear = await insertProduct("tenant-123", "DEAR", 99_999_999.99);
+  const res = await api.call("POST", "/orders", orderBody("tenant-123", Array.from({ length: 2 }, () => ({ productId: dear, quantity: 1000 }))));
+  expect(res.status).toBe(400);
+  expect(res.body.error.details.map((d: { path: string }) => d.path)).toContain("items");
+  expect(await countRows(ctx, "orders")).toBe(0);
 });

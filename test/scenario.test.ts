@@ -13,7 +13,7 @@ let api: TestApi;
 const secret = webhookSecret("acme");
 beforeEach(async () => {
   ctx = await createTestContext();
-  api = await startTestApi(ctx, { env: { WEBHOOK_SECRETS: secret.env } });
+  api = await startTestApi(ctx, { env: { WEBHOOK_SECRETS: secret.env, WEBHOOK_SCOPES: "acme=*" } });
 });
 afterEach(() => ctx.cleanup());
 

@@ -12,6 +12,8 @@ const ADMIN_TOKEN = "test-admin-token-123456";
 const PARTNER_KEY = "shpk-test-partner-key";
 const ENV = {
   WEBHOOK_SECRETS: `acme=whsec_${KEY.toString("base64")},other=whsec_${OTHER_KEY.toString("base64")}`,
+  // acme may act on every type and tenant; the limits are test/webhook-scopes.test.ts's subject.
+  WEBHOOK_SCOPES: "acme=*",
   ADMIN_TOKEN,
   SHOPEE_PARTNER_KEY: PARTNER_KEY,
 };

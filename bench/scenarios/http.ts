@@ -33,9 +33,10 @@ export async function runHttp(plan: Plan): Promise<HttpResult> {
   let child: Child | null = null;
   try {
     const port = freePort();
+    const adminToken = randomBytes(24).toString("hex");
     child = spawnService("src/main.ts", {
       NODE_ENV: "production",
-      ADMIN_TOKEN: randomBytes(24).toString("hex"),
+      ADMIN_TOKEN: adminToken,
       DATABASE_URL: world.url,
       REDIS_URL,
       STREAM_PREFIX: world.prefix,
@@ -47,7 +48,9 @@ export async function runHttp(plan: Plan): Promise<HttpResult> {
     const base = `http://127.0.0.1:${port}`;
     await waitUntilReady(base, child);
     const idle = await readMemory(child.pid);
-    const products = await createProducts(base, size.http.products);
+    // Production requires API keys (API_AUTH=keys): the run authenticates every request as a shop would.
+    const auth = { authorization: `Bearer ${await createApiKey(base, adminToken)}` };
+    const products = await createProducts(base, size.http.products, auth);
 
     const result = await load({
       url: base,
@@ -56,7 +59,7 @@ export async function runHttp(plan: Plan): Promise<HttpResult> {
       requests: products.map((productId, i) => ({
         method: "POST",
         path: "/orders",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...auth },
         body: JSON.stringify(orderBody(productId, i)),
       })),
     });
@@ -113,13 +116,24 @@ function load(opts: Options): Promise<Result> {
   });
 }
 
+/** A key of the bench tenant, made with the admin token. */
+async function createApiKey(base: string, adminToken: string): Promise<string> {
+  const res = await fetch(`${base}/api-keys`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
+    body: JSON.stringify({ tenantId: TENANT }),
+  });
+  if (res.status !== 201) throw new Error(`POST /api-keys answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  return ((await res.json()) as { key: string }).key;
+}
+
 /** A few products with stock for every order the run can send. */
-async function createProducts(base: string, n: number): Promise<string[]> {
+async function createProducts(base: string, n: number, auth: Record<string, string>): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
     const res = await fetch(`${base}/products`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...auth },
       body: JSON.stringify({ tenantId: TENANT, sku: `BENCH-${i}`, name: `Bench product ${i}`, price: PRICE, stock: 2_000_000_000 }),
     });
     if (res.status !== 201) throw new Error(`POST /products answered ${res.status}: ${(await res.text()).slice(0, 300)}`);

@@ -7,12 +7,15 @@ import { notificationHandlers } from "./notifications.ts";
 import { paymentHandlers } from "./payments.ts";
 import { webhookHandlers } from "./webhooks.ts";
 import type { Subscription } from "../engine/index.ts";
+import type { WebhookScopes } from "../webhooks/scopes.ts";
 
 export interface HandlerDeps {
   db: Db;
   log: Logger;
   /** Where e-mails go; the log by default. */
   transport?: Transport;
+  /** WEBHOOK_SCOPES, checked again when a webhook is applied. Defaults to none: every provider has the default scope. */
+  webhookScopes?: WebhookScopes;
 }
 
 /**

@@ -20,7 +20,7 @@ export function webhookHandlers(deps: HandlerDeps): Subscription[] {
       if (row.status === "completed") return;
       await markWebhookProcessing(deps.db, id);
       try {
-        await completeWebhook(ctx.tx, id, await applyWebhook(ctx, row.eventType, row.rawBody));
+        await completeWebhook(ctx.tx, id, await applyWebhook(ctx, row, deps.webhookScopes ?? new Map()));
       } catch (thrown) {
         await failWebhook(deps.db, id, toError(thrown).message).catch((err) =>
           ctx.log.warn("could not record the webhook's failure", { webhookPayloadId: id, err: toError(err) }),

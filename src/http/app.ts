@@ -6,6 +6,8 @@ import type { Database } from "../db/client.ts";
 import type { Logger } from "../lib/logger.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
 import { adminAuth } from "./admin-auth.ts";
+import { apiAuth } from "./api-auth.ts";
+import { apiKeyRoutes } from "./api-keys.ts";
 import { bodyLimit } from "./body-limit.ts";
 import { dlqRoutes } from "./dlq.ts";
 import { ApiError, errorHandler, errorResponse, notFoundHandler } from "./errors.ts";
@@ -33,6 +35,9 @@ export interface AppDeps extends Database {
   metrics?: Metrics;
 }
 
+/** The routes that act for a tenant: API keys (API_AUTH) guard them. */
+const BUSINESS_ROUTES = ["/products", "/orders", "/tenants"] as const;
+
 /** The HTTP API, built from explicit dependencies so tests can call `app.request()` on their own. */
 export function createApp(deps: AppDeps): Hono {
   const metrics = deps.metrics ?? createMetrics({ sql: deps.sql, redis: deps.redis, prefix: deps.config.STREAM_PREFIX, version: deps.version });
@@ -41,6 +46,12 @@ export function createApp(deps: AppDeps): Hono {
   app.onError(errorHandler(deps.log));
   app.notFound(notFoundHandler);
   app.use(requestId());
+  // Before the body limit: an unauthenticated body is never read.
+  const business = apiAuth({ mode: deps.config.API_AUTH, adminToken: deps.config.ADMIN_TOKEN, db: deps.db, log: deps.log });
+  for (const path of BUSINESS_ROUTES) {
+    app.use(path, business);
+    app.use(`${path}/*`, business);
+  }
   app.use(bodyLimit({
     maxBytes: deps.config.MAX_BODY_BYTES,
     onError: (c) => errorResponse(c, new ApiError(413, "payload_too_large", `the request body is larger than ${deps.config.MAX_BODY_BYTES} bytes`)),
@@ -48,11 +59,15 @@ export function createApp(deps: AppDeps): Hono {
   const admin = adminAuth({ token: deps.config.ADMIN_TOKEN, log: deps.log });
 
   app.route("/health", healthRoutes(deps));
-  app.route("/metrics", metricsRoutes({ ...deps, metrics }));
+  // With METRICS_PORT, /metrics is served by createMetricsApp on that port, not here.
+  if (deps.config.METRICS_PORT === undefined) app.route("/metrics", metricsRoutes({ metrics, token: deps.config.METRICS_TOKEN }));
   app.route("/products", productRoutes(deps));
   app.route("/orders", orderRoutes(deps));
   app.route("/tenants", tenantRoutes(deps));
   app.route("/events", eventRoutes(deps, admin));
+  app.use("/api-keys", admin);
+  app.use("/api-keys/*", admin);
+  app.route("/api-keys", apiKeyRoutes(deps));
   app.route("/webhooks", webhookRoutes(deps, admin));
   app.use("/dlq", admin);
   app.use("/dlq/*", admin);
@@ -61,5 +76,15 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/handlers", handlerRoutes(deps));
   app.route("/fleet", fleetRoutes(deps));
   app.route("/ui", consoleRoutes(deps));
+  return app;
+}
+
+/** /metrics alone, for METRICS_PORT: nothing else of the API is reachable on that port. */
+export function createMetricsApp({ metrics, config, log }: { metrics: Metrics; config: Config; log: Logger }): Hono {
+  const app = new Hono();
+  app.onError(errorHandler(log));
+  app.notFound(notFoundHandler);
+  app.use(requestId());
+  app.route("/metrics", metricsRoutes({ metrics, token: config.METRICS_TOKEN }));
   return app;
 }

@@ -1,18 +1,17 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { z } from "zod";
+import { ConflictError, DomainError, ForbiddenError, InvalidInputError, NotFoundError, type FieldProblem } from "../lib/domain-errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { toError, isUnavailableError } from "../engine/index.ts";
 
-export type ErrorCode =
-  | "validation_failed" | "unauthorized" | "invalid_signature" | "not_found" | "conflict"
-  | "idempotency_key_reused" | "payload_too_large" | "unavailable" | "internal";
+export { issuesToDetails } from "../lib/validation.ts";
 
-export interface ErrorDetail {
-  path: string;
-  message: string;
-}
+export type ErrorCode =
+  | "validation_failed" | "unauthorized" | "invalid_signature" | "forbidden" | "not_found" | "conflict"
+  | "idempotency_key_reused" | "price_changed" | "payload_too_large" | "unavailable" | "internal";
+
+export type ErrorDetail = FieldProblem;
 
 /** An error the API answers with as is: `{"error": {code, message, details?, requestId}}`. */
 export class ApiError extends Error {
@@ -30,14 +29,15 @@ export class ApiError extends Error {
 export const notFound = (what: string) => new ApiError(404, "not_found", `${what} not found`);
 export const conflict = (message: string) => new ApiError(409, "conflict", message);
 export const invalid = (details: ErrorDetail[], message = "the request is invalid") => new ApiError(400, "validation_failed", message, details);
+export const forbidden = (message: string, details?: ErrorDetail[]) => new ApiError(403, "forbidden", message, details);
 
-/** Zod issues as details: `items.0.quantity`, or `(body)` for the body as a whole. */
-export function issuesToDetails(issues: readonly z.core.$ZodIssue[], root = "(body)"): ErrorDetail[] {
-  const at = (path: readonly PropertyKey[]) => (path.length ? path.map(String).join(".") : root);
-  return issues.flatMap((i) =>
-    // An unknown field is named itself, not its parent object.
-    i.code === "unrecognized_keys" ? i.keys.map((k) => ({ path: at([...i.path, k]), message: "unknown field" })) : [{ path: at(i.path), message: i.message }],
-  );
+/** The one place where a domain error becomes a status and an error code. */
+export function fromDomainError(err: DomainError): ApiError {
+  if (err instanceof NotFoundError) return new ApiError(404, "not_found", err.message);
+  if (err instanceof ConflictError) return new ApiError(409, err.reason, err.message, err.details);
+  if (err instanceof InvalidInputError) return new ApiError(400, "validation_failed", err.message, err.details);
+  if (err instanceof ForbiddenError) return new ApiError(403, "forbidden", err.message, err.details);
+  return new ApiError(500, "internal", "internal error");
 }
 
 /** The one error body of the API. */
@@ -60,6 +60,7 @@ export function errorResponse(c: Context, err: ApiError): Response {
 export function errorHandler(log: Logger): ErrorHandler {
   return function onError(thrown, c) {
     if (thrown instanceof ApiError) return errorResponse(c, thrown);
+    if (thrown instanceof DomainError) return errorResponse(c, fromDomainError(thrown));
     if (thrown instanceof HTTPException) {
       if (thrown.status === 400) return errorResponse(c, invalid([{ path: "(body)", message: "malformed JSON" }], "the request body is not valid JSON"));
       if (thrown.status === 413) return errorResponse(c, new ApiError(413, "payload_too_large", "the request body is too large"));

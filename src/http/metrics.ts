@@ -1,15 +1,25 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
-import { createMetrics, type Metrics } from "../metrics/metrics.ts";
-import type { AppDeps } from "./app.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import { bearerToken, sameSecret } from "./bearer.ts";
+import { ApiError, errorResponse } from "./errors.ts";
 
 /**
- * GET /metrics: Prometheus text format (0.0.4). Not behind the admin token: Fly.io's scraper
- * sends none. The gauges are read at scrape time with per-dependency time limits.
+ * GET /metrics: Prometheus text format (0.0.4), open or, with METRICS_TOKEN, for
+ * `Authorization: Bearer <METRICS_TOKEN>` only (Prometheus' `authorization` setting; compared in
+ * constant time). Not the admin token: a scraper's credential must not open the admin API. With
+ * METRICS_PORT it is served on that port alone (app.ts, service.ts). The gauges are read at scrape
+ * time with per-dependency time limits.
  */
-export function metricsRoutes(deps: AppDeps): Hono {
-  const metrics = deps.metrics ?? createMetrics({ sql: deps.sql, redis: deps.redis, prefix: deps.config.STREAM_PREFIX, version: deps.version });
+export function metricsRoutes({ metrics, token }: { metrics: Metrics; token: string | undefined }): Hono {
   return new Hono().get("/", async (c) => {
+    if (token !== undefined) {
+      const given = bearerToken(c);
+      if (given === undefined || !sameSecret(given, token)) {
+        c.header("WWW-Authenticate", 'Bearer realm="orderstream-metrics"');
+        return errorResponse(c, new ApiError(401, "unauthorized", "a valid metrics token is required: Authorization: Bearer <METRICS_TOKEN>"));
+      }
+    }
     const body = await metrics.scrape();
     return c.body(body, 200, { "content-type": metrics.contentType, "cache-control": "no-store" });
   });

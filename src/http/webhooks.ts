@@ -4,8 +4,9 @@ import { verifyStandardWebhook, withinTolerance, WEBHOOK_TOLERANCE_S, type Signa
 import { decodeBody, parseShopeeBody, parseWebhookBody, WEBHOOK_ID } from "../webhooks/parse-webhook.ts";
 import { storeWebhook, type IncomingWebhook } from "../webhooks/store-webhook.ts";
 import { findWebhook, webhookView } from "../webhooks/webhook-store.ts";
+import { allowsType } from "../webhooks/scopes.ts";
 import type { AppDeps } from "./app.ts";
-import { ApiError, invalid, notFound } from "./errors.ts";
+import { ApiError, forbidden, invalid, notFound } from "./errors.ts";
 
 const SHOPEE = "shopee";
 const PROVIDER = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -15,11 +16,13 @@ const refuse = (check: SignatureCheck & { ok: false }) => new ApiError(401, "inv
 /**
  * POST /webhooks/:provider: a signed webhook (Standard Webhooks; for `shopee` also a Shopee push)
  * is verified on its raw body, checked, stored with its `webhook.received` event and answered
- * 202 before it is applied. The same delivery id again is a 200 duplicate that stores nothing.
+ * 202 before it is applied. A type outside the provider's WEBHOOK_SCOPES is a 403 and stores
+ * nothing (its tenant is checked when it is applied, see applyWebhook). The same delivery id
+ * again is a 200 duplicate that stores nothing.
  * GET /webhooks/:provider/:webhookId (admin): the stored row and its status.
  */
 export function webhookRoutes(deps: AppDeps, admin: MiddlewareHandler): Hono {
-  const { WEBHOOK_SECRETS, SHOPEE_PARTNER_KEY, SHOPEE_CALLBACK_URL } = deps.config;
+  const { WEBHOOK_SECRETS, WEBHOOK_SCOPES, SHOPEE_PARTNER_KEY, SHOPEE_CALLBACK_URL } = deps.config;
   return new Hono()
     .post("/:provider", async (c) => {
       const provider = c.req.param("provider");
@@ -28,9 +31,14 @@ export function webhookRoutes(deps: AppDeps, admin: MiddlewareHandler): Hono {
       if (!key && !partnerKey) throw notFound("webhook provider");
       // A Standard Webhooks delivery names itself by its signature header; anything else sent to
       // /webhooks/shopee is taken for a Shopee push.
-      const incoming = key && (!partnerKey || c.req.header("webhook-signature") !== undefined)
-        ? await receiveStandard(c, provider, key)
-        : await receiveShopeePush(c, partnerKey!, SHOPEE_CALLBACK_URL ?? c.req.url);
+      const standard = key !== undefined && (!partnerKey || c.req.header("webhook-signature") !== undefined);
+      const incoming = standard ? await receiveStandard(c, provider, key) : await receiveShopeePush(c, partnerKey!, SHOPEE_CALLBACK_URL ?? c.req.url);
+      // Only after the signature: an unsigned request learns nothing about scopes.
+      if (!allowsType(WEBHOOK_SCOPES, incoming.provider, incoming.eventType)) {
+        throw forbidden(`provider ${incoming.provider} may not send ${incoming.eventType} webhooks`, [
+          { path: standard ? "type" : "code", message: "not in this provider's WEBHOOK_SCOPES" },
+        ]);
+      }
       const stored = await storeWebhook(deps.db, deps.engine?.relay ?? undefined, incoming);
       return stored.duplicate
         ? c.json({ received: true, duplicate: true }, 200)

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { FieldProblem } from "./domain-errors.ts";
 
 // PostgreSQL refuses NUL in text and jsonb, and a lone UTF-16 surrogate cannot be encoded: both
 // must be a 400 naming the field, never a failed insert.
@@ -76,3 +77,12 @@ export const storableJson = z.unknown().superRefine((value, ctx) => {
   const problem = jsonProblem(value);
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
+
+/** Zod issues as field problems: `items.0.quantity`, or `root` for the value as a whole. */
+export function issuesToDetails(issues: readonly z.core.$ZodIssue[], root = "(body)"): FieldProblem[] {
+  const at = (path: readonly PropertyKey[]) => (path.length ? path.map(String).join(".") : root);
+  return issues.flatMap((i) =>
+    // An unknown field is named itself, not its parent object.
+    i.code === "unrecognized_keys" ? i.keys.map((k) => ({ path: at([...i.path, k]), message: "unknown field" })) : [{ path: at(i.path), message: i.message }],
+  );
+}

@@ -5,7 +5,12 @@ import { toError } from "../engine/index.ts";
 /** Each dependency read gets this long, so health and scrapes answer within ~2 s when one hangs. */
 export const PROBE_TIMEOUT_MS = 1_500;
 
-export type Probe<T> = { ok: true; value: T; latencyMs: number } | { ok: false; error: string };
+/**
+ * A dependency read's outcome. A failure has `error`, one line without credentials (it may name
+ * hosts and ports: for operators), and `reason`, a code safe to show anyone (`ECONNREFUSED`,
+ * `timeout`, `unavailable`).
+ */
+export type Probe<T> = { ok: true; value: T; latencyMs: number } | { ok: false; error: string; reason: string };
 
 /**
  * Runs `read` with its own time limit. Never throws: a failure or a timeout becomes `{ok: false}`
@@ -22,7 +27,7 @@ export async function probe<T>(read: () => Promise<T>, timeoutMs = PROBE_TIMEOUT
     const value = await Promise.race([read(), timedOut]);
     return { ok: true, value, latencyMs: Math.round(performance.now() - started) };
   } catch (thrown) {
-    return { ok: false, error: describeError(thrown) };
+    return { ok: false, error: describeError(thrown), reason: publicReason(thrown) };
   } finally {
     clearTimeout(timer);
   }
@@ -41,6 +46,19 @@ export function describeError(thrown: unknown): string {
   const code = (err as { code?: unknown }).code;
   const text = typeof code === "string" && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
   return redactSecrets(text).slice(0, 300);
+}
+
+/**
+ * Why a dependency read failed, in words that name no host, port, user or query: the error's code
+ * (`ECONNREFUSED`, `CONNECT_TIMEOUT`, a SQLSTATE), or its cause's, `timeout`, else `unavailable`.
+ */
+export function publicReason(thrown: unknown): string {
+  if (thrown instanceof ProbeTimeout) return "timeout";
+  for (let err: unknown = thrown, depth = 0; err instanceof Error && depth < 3; err = err.cause, depth++) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === "string" && /^[A-Z0-9_]{2,40}$/.test(code)) return code;
+  }
+  return "unavailable";
 }
 
 /** Masks the user-info part of any URL in `text` (`redis://:pw@host` -> `redis://***@host`). */

@@ -1,4 +1,4 @@
-import { asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import type { Db, Tx } from "../db/client.ts";
 import { orderItems, orders, payments, refunds, type OrderStatus } from "../db/schema.ts";
 
@@ -22,9 +22,12 @@ export async function itemQuantities(tx: Tx, orderId: string): Promise<Map<strin
   return out;
 }
 
-/** The order as GET /orders/:id shows it, with its lines, payments and refunds; undefined if unknown. */
-export async function loadOrderView(db: Db, id: string) {
-  const [order] = await db.select().from(orders).where(eq(orders.id, id));
+/**
+ * The order as GET /orders/:id shows it, with its lines, payments and refunds; undefined if
+ * unknown or of another tenant than `tenantId` (null: any tenant).
+ */
+export async function loadOrderView(db: Db, id: string, tenantId: string | null = null) {
+  const [order] = await db.select().from(orders).where(and(eq(orders.id, id), tenantId === null ? undefined : eq(orders.tenantId, tenantId)));
   if (!order) return undefined;
   const [items, paid, refunded] = await Promise.all([
     db.select().from(orderItems).where(eq(orderItems.orderId, id)).orderBy(asc(orderItems.line)),

@@ -1,7 +1,7 @@
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { Db, Tx } from "../db/client.ts";
 import { orders, payments } from "../db/schema.ts";
-import { conflict, notFound } from "../http/errors.ts";
+import { ConflictError, NotFoundError } from "../lib/domain-errors.ts";
 import { toCents } from "../lib/validation.ts";
 import { commitWithEvents, writeEvent, type Waker, type WrittenEvent } from "../engine/index.ts";
 
@@ -16,12 +16,14 @@ export const paymentEventKey = (paymentId: string) => `orderstream:payment.proce
 
 /**
  * Emits `payment.processed` for the order (the payments handler records it). The same paymentId
- * again is a duplicate and emits nothing; reused for another order or amount, it is a 409.
+ * again is a duplicate and emits nothing; reused for another order or amount, it is a
+ * ConflictError. An order of another tenant than `tenantId` (null: any) is not found.
  */
-export async function submitPayment(db: Db, relay: Waker | undefined, orderId: string, p: PaymentResult): Promise<{ eventId: string; duplicate: boolean }> {
+export async function submitPayment(db: Db, relay: Waker | undefined, orderId: string, p: PaymentResult, tenantId: string | null = null): Promise<{ eventId: string; duplicate: boolean }> {
   return commitWithEvents(db, relay, async (tx) => {
-    const [order] = await tx.select({ id: orders.id, tenantId: orders.tenantId }).from(orders).where(eq(orders.id, orderId));
-    if (!order) throw notFound("order");
+    const [order] = await tx.select({ id: orders.id, tenantId: orders.tenantId }).from(orders)
+      .where(and(eq(orders.id, orderId), tenantId === null ? undefined : eq(orders.tenantId, tenantId)));
+    if (!order) throw new NotFoundError("order");
     const written = await writeEvent(tx, {
       eventType: "payment.processed",
       aggregateId: order.id,
@@ -30,7 +32,7 @@ export async function submitPayment(db: Db, relay: Waker | undefined, orderId: s
       payload: { paymentId: p.paymentId, orderId, amount: p.amount, status: p.status, processedAt: new Date().toISOString() },
     });
     if (written.duplicate && (await differsFromFirst(tx, written, { ...p, orderId }))) {
-      throw conflict(`paymentId ${p.paymentId} was already submitted with another order, amount or status`);
+      throw new ConflictError(`paymentId ${p.paymentId} was already submitted with another order, amount or status`);
     }
     return { eventId: written.id, duplicate: written.duplicate };
   });

@@ -1,7 +1,7 @@
-import { eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Db, Tx } from "../db/client.ts";
 import { products } from "../db/schema.ts";
-import { conflict } from "../http/errors.ts";
+import { ConflictError } from "../lib/domain-errors.ts";
 import { pgArray, commitWithEvents, writeEvent, type Waker } from "../engine/index.ts";
 
 export type Product = typeof products.$inferSelect;
@@ -18,11 +18,11 @@ export function productView(p: Product) {
   return { id: p.id, tenantId: p.tenantId, sku: p.sku, name: p.name, price: p.price, stock: p.stock, createdAt: p.createdAt.toISOString(), updatedAt: p.updatedAt.toISOString() };
 }
 
-/** Creates a product and its `product.created` event in one transaction; a taken (tenantId, sku) is a 409. */
+/** Creates a product and its `product.created` event in one transaction; a taken (tenantId, sku) is a ConflictError. */
 export async function createProduct(db: Db, relay: Waker | undefined, input: NewProduct): Promise<Product> {
   return commitWithEvents(db, relay, async (tx) => {
     const [product] = await tx.insert(products).values(input).onConflictDoNothing().returning();
-    if (!product) throw conflict(`tenant ${input.tenantId} already has a product with sku ${input.sku}`);
+    if (!product) throw new ConflictError(`tenant ${input.tenantId} already has a product with sku ${input.sku}`);
     await writeEvent(tx, {
       eventType: "product.created",
       aggregateId: product.id,
@@ -33,8 +33,9 @@ export async function createProduct(db: Db, relay: Waker | undefined, input: New
   });
 }
 
-export async function getProduct(db: Db, id: string): Promise<Product | undefined> {
-  const [product] = await db.select().from(products).where(eq(products.id, id));
+/** The product, if it exists and belongs to `tenantId` (null: any tenant). */
+export async function getProduct(db: Db, id: string, tenantId: string | null = null): Promise<Product | undefined> {
+  const [product] = await db.select().from(products).where(and(eq(products.id, id), tenantId === null ? undefined : eq(products.tenantId, tenantId)));
   return product;
 }
 

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { invalid, issuesToDetails } from "../http/errors.ts";
-import { identifier, jsonProblem, line, money } from "../lib/validation.ts";
+import { InvalidInputError } from "../lib/domain-errors.ts";
+import { identifier, issuesToDetails, jsonProblem, line, money } from "../lib/validation.ts";
 
 /** The `data` of each type the service applies; any other type is stored and ignored. */
 export const webhookData = {
@@ -24,16 +24,16 @@ export const WEBHOOK_ID = /^[\x21-\x7E]{1,255}$/;
 
 /**
  * A `{type, data}` body, parsed and checked: its type, and for the applied types their data.
- * Throws a 400 naming the field (`data.productId`); a body PostgreSQL could not hold is a 400 too.
+ * Throws InvalidInputError naming the field (`data.productId`), also for a body PostgreSQL could not hold.
  */
 export function parseWebhookBody(raw: string): { type: string } {
   const body = parseJson(raw);
   const checked = envelope.safeParse(body);
-  if (!checked.success) throw invalid(issuesToDetails(checked.error.issues));
+  if (!checked.success) throw new InvalidInputError(issuesToDetails(checked.error.issues));
   const { type } = checked.data;
   if (isAppliedType(type)) {
     const data = z.object({ data: webhookData[type] }).safeParse(body);
-    if (!data.success) throw invalid(issuesToDetails(data.error.issues));
+    if (!data.success) throw new InvalidInputError(issuesToDetails(data.error.issues));
   }
   return { type };
 }
@@ -41,19 +41,19 @@ export function parseWebhookBody(raw: string): { type: string } {
 /** A Shopee push body: `code` (the push type) and `timestamp` (Unix seconds) are required. */
 export function parseShopeeBody(raw: string): { code: number; timestamp: number } {
   const checked = shopeeEnvelope.safeParse(parseJson(raw));
-  if (!checked.success) throw invalid(issuesToDetails(checked.error.issues));
+  if (!checked.success) throw new InvalidInputError(issuesToDetails(checked.error.issues));
   return checked.data;
 }
 
 /**
- * The verified body bytes as text. Strict: bytes that are not UTF-8 are a 400, not mended with
+ * The verified body bytes as text. Strict: bytes that are not UTF-8 are refused, not mended with
  * U+FFFD, and a BOM is kept (so JSON.parse refuses it), so the stored text is what was signed.
  */
 export function decodeBody(bytes: Uint8Array): string {
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
-    throw invalid([{ path: "(body)", message: "not valid UTF-8" }], "the request body is not valid UTF-8");
+    throw new InvalidInputError([{ path: "(body)", message: "not valid UTF-8" }], "the request body is not valid UTF-8");
   }
 }
 
@@ -62,9 +62,9 @@ function parseJson(raw: string): unknown {
   try {
     body = JSON.parse(raw);
   } catch {
-    throw invalid([{ path: "(body)", message: "malformed JSON" }], "the request body is not valid JSON");
+    throw new InvalidInputError([{ path: "(body)", message: "malformed JSON" }], "the request body is not valid JSON");
   }
   const problem = jsonProblem(body);
-  if (problem) throw invalid([{ path: "(body)", message: problem }]);
+  if (problem) throw new InvalidInputError([{ path: "(body)", message: problem }]);
   return body;
 }

@@ -91,7 +91,7 @@ async function setUp(infra: ChaosInfra, opts: Options, run: { closing: boolean; 
   const problems: string[] = [];
   const restarts: Promise<unknown>[] = [];
   const secret = webhookSecret(WEBHOOK_PROVIDER);
-  const env = (i: number) => ({ ...FLEET_ENV, REDIS_URL: infra.redis.url, WEBHOOK_SECRETS: secret.env, MIGRATE_ON_START: String(i === 0) });
+  const env = (i: number) => ({ ...FLEET_ENV, REDIS_URL: infra.redis.url, WEBHOOK_SECRETS: secret.env, WEBHOOK_SCOPES: `${WEBHOOK_PROVIDER}=*`, MIGRATE_ON_START: String(i === 0) });
   const fleet: Fleet = await startFleet({ prefix, databaseUrl }, opts.processes, env, {
     onUnexpectedExit(m, code, proc) {
       if (run.closing) return;

@@ -8,12 +8,12 @@ import { SEED } from "./values.ts";
 /** Every table the service writes. */
 export const TABLES = [
   "outbox", "orders", "order_items", "products", "payments", "refunds", "webhook_payloads",
-  "dead_letters", "idempotency_keys", "notifications", "tenant_stats", "processed_events",
+  "dead_letters", "idempotency_keys", "notifications", "tenant_stats", "processed_events", "api_keys",
 ] as const;
 
 const CODES: Record<number, string[]> = {
-  400: ["validation_failed"], 401: ["unauthorized", "invalid_signature"], 404: ["not_found"], 405: ["not_found"],
-  409: ["conflict", "idempotency_key_reused"], 413: ["payload_too_large"],
+  400: ["validation_failed"], 401: ["unauthorized", "invalid_signature"], 403: ["forbidden"], 404: ["not_found"], 405: ["not_found"],
+  409: ["conflict", "idempotency_key_reused", "price_changed"], 413: ["payload_too_large"],
 };
 
 const STACK = [/^\s+at\s/m, /\bat\s+\S+\s+\(/, /[\w/.-]+\.(ts|js|mjs):\d+/, /node_modules/, /\/work\//, /\bsrc\//, /Error:\s/];
@@ -102,8 +102,9 @@ export async function snapshot(sql: Database["sql"], redis: Redis, prefix: strin
     const [nextCursor, found] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
     cursor = nextCursor;
     for (const key of found) {
-      // Liveness and the charts' activity counts (flushed every few seconds from earlier, legitimate work) are not state.
-      if (/:(lock|consumer|ratelimit|console):/.test(key)) continue;
+      // Liveness, heartbeats (the catalogs' refresh time, the write counter) and the charts'
+      // activity counts (flushed every few seconds from earlier, legitimate work) are not state.
+      if (/:(lock|consumer|ratelimit|console):|:(catalogs|epoch-seq)$/.test(key)) continue;
       const type = await redis.type(key);
       out[key] = type === "stream" ? `stream ${await redis.xlen(key)}` : type === "hash" ? `hash ${JSON.stringify(await redis.hgetall(key))}` : type;
     }

@@ -48,7 +48,7 @@ export function jsonEndpoints(f: Fixtures): JsonEndpoint[] {
       fields: [
         { path: ["tenantId"], kind: ident() }, { path: ["customerId"], kind: ident(255) }, { path: ["customerEmail"], kind: { type: "email" } },
         { path: ["items"], kind: whole }, { path: ["items", 0], kind: whole }, { path: ["items", 0, "productId"], kind: { type: "uuid" } },
-        { path: ["items", 0, "quantity"], kind: { type: "int", min: 1, max: 1000 } }, { path: ["items", 0, "unitPrice"], kind: { type: "money" } },
+        { path: ["items", 0, "quantity"], kind: { type: "int", min: 1, max: 1000 } }, { path: ["items", 0, "unitPrice"], kind: { type: "money" }, optional: true },
         ...addressFields("shippingAddress"), ...addressFields("billingAddress", true),
       ],
       strict: [[], ["items", 0], ["shippingAddress"], ["billingAddress"]],

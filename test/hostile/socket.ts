@@ -49,6 +49,53 @@ export async function viaSocket(port: number, c: HostileCase): Promise<Answer> {
   const headers = { ...c.headers, host: "127.0.0.1", connection: "close", ...(chunked ? { "transfer-encoding": "chunked" } : c.body === undefined ? {} : { "content-length": String(bytes.length) }) };
   const head = `${c.method} ${c.path} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n`;
   const reply = await rawExchange(port, Buffer.concat([Buffer.from(head, "latin1"), bytes]), { timeoutMs: 15_000, complete: isWhole });
+  return parseAnswer(reply);
+}
+
+/**
+ * POSTs a chunked body of `totalBytes` to `path`, written as fast as the server takes it in
+ * `chunkBytes` pieces, and stops writing once the answer is whole (a client reading its 413).
+ */
+export function uploadChunked(port: number, path: string, totalBytes: number, chunkBytes = 64 * 1024, timeoutMs = 30_000): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    const got: Buffer[] = [];
+    let answered = false;
+    const timer = setTimeout(() => finish(new Error(`no whole answer within ${timeoutMs} ms`)), timeoutMs);
+    const finish = (err?: Error) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) return reject(err);
+      try {
+        resolve(parseAnswer(Buffer.concat(got)));
+      } catch (e) {
+        reject(e);
+      }
+    };
+    socket.on("data", (d) => {
+      got.push(Buffer.from(d));
+      if (isWhole(Buffer.concat(got))) finish();
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => finish(got.length ? undefined : new Error("closed without an answer")));
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    const piece = Buffer.concat([Buffer.from(`${chunkBytes.toString(16)}\r\n`), Buffer.alloc(chunkBytes, 0x20), Buffer.from("\r\n")]);
+    let sent = 0;
+    const pump = () => {
+      while (!answered && sent < totalBytes) {
+        sent += chunkBytes;
+        if (!socket.write(piece)) return void socket.once("drain", pump);
+      }
+      if (!answered) socket.write("0\r\n\r\n");
+    };
+    pump();
+  });
+}
+
+/** An HTTP/1.1 answer read off a socket. */
+function parseAnswer(reply: Buffer): Answer {
   const end = reply.indexOf("\r\n\r\n");
   if (end < 0) throw new Error(`no HTTP answer (${reply.length} bytes)`);
   const [statusLine, ...lines] = reply.subarray(0, end).toString("latin1").split("\r\n");

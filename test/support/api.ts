@@ -32,7 +32,7 @@ export async function startTestApi(
   } = {},
 ): Promise<TestApi> {
   const config = ctx.config(opts.env);
-  const subscriptions = opts.subscriptions ?? createSubscriptions({ db: ctx.db, log: ctx.log, ...(opts.transport ? { transport: opts.transport } : {}) });
+  const subscriptions = opts.subscriptions ?? createSubscriptions({ db: ctx.db, log: ctx.log, webhookScopes: config.WEBHOOK_SCOPES, ...(opts.transport ? { transport: opts.transport } : {}) });
   const appDeps = { db: ctx.db, sql: ctx.sql, redis: ctx.redis, ...opts.deps };
   const metrics = createMetrics({ sql: appDeps.sql, redis: appDeps.redis, prefix: ctx.prefix, version: "test" });
   const engine = opts.engine === false ? null : await ctx.startEngine(subscriptions, {

@@ -3,7 +3,7 @@ import { waitFor } from "./context.ts";
 import type { TestApi } from "./api.ts";
 
 /** An order body as in seed 000_2e0d5e355d73f88d.txt, for `items`. */
-export function orderBody(tenantId: string, items: { productId: string; quantity: number; unitPrice: number }[], extra: Record<string, unknown> = {}) {
+export function orderBody(tenantId: string, items: { productId: string; quantity: number; unitPrice?: number }[], extra: Record<string, unknown> = {}) {
   return {
     tenantId,
     customerId: "customer-456",
@@ -20,7 +20,7 @@ export async function createProduct(api: TestApi, tenantId: string, sku: string,
   return res.body;
 }
 
-export async function createOrder(api: TestApi, tenantId: string, items: { productId: string; quantity: number; unitPrice: number }[]): Promise<{ id: string; totalAmount: number }> {
+export async function createOrder(api: TestApi, tenantId: string, items: { productId: string; quantity: number; unitPrice?: number }[]): Promise<{ id: string; totalAmount: number }> {
   const res = await api.call("POST", "/orders", orderBody(tenantId, items));
   expect(res.status).toBe(201);
   return res.body;

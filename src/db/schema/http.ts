@@ -1,9 +1,10 @@
-import { integer, jsonb, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
+import { index, integer, jsonb, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
 
 /**
  * `Idempotency-Key` of write requests: the first response is kept and returned again for the same
  * key and body. Written in the transaction that makes the change, so a key is taken only if the
- * change committed.
+ * change committed. `scope` names the operation and the tenant; keys expire (created_at) and are
+ * deleted by a periodic job, oldest first.
  */
 export const idempotencyKeys = pgTable(
   "idempotency_keys",
@@ -16,5 +17,5 @@ export const idempotencyKeys = pgTable(
     response: jsonb("response"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.scope, t.key] })],
+  (t) => [primaryKey({ columns: [t.scope, t.key] }), index("idempotency_keys_created_idx").on(t.createdAt)],
 );

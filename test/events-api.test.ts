@@ -56,7 +56,7 @@ test.each([
   ["a payload nested too deep", { ...userCreated, payload: { ...userCreated.payload, deep: JSON.parse("[".repeat(40) + "]".repeat(40)) } }, "payload"],
   ["a NUL character in the payload", { ...userCreated, payload: { ...userCreated.payload, note: "a\u0000b" } }, "payload"],
   ["a reserved idempotency key", { ...userCreated, idempotencyKey: "orderstream:payment.processed:p1" }, "idempotencyKey"],
-  ["an unknown envelope field", { ...userCreated, priority: 1 }, "priority"],
+  ["an unknown envelope field", { ...userCreated, urgency: 1 }, "urgency"],
 ] as const)("%s is a 400 naming the field and writes nothing", async (_label, body, field) => {
   const res = await api.call("POST", "/events", body, auth);
   expect(res.status).toBe(400);

@@ -52,3 +52,9 @@ export { byHandler, readHandlerStates, type ConsumerState, type HandlerState, ty
 export { readLastRecovery, readMachines, readOutboxState, type LastRecovery, type Machine, type OutboxState } from "./admin/fleet.ts";
 export { traceAggregate, traceEvent, type EventTrace, type HandlerStage, type HandlerTrace, type TraceDeps } from "./admin/event-trace.ts";
 export { pauseHandler, readPausedHandlers, resumeHandler, type PauseInfo } from "./admin/pause.ts";
+
+// Delayed events, priorities and recurring schedules
+export { cancelEvent, type CancelResult } from "./admin/cancel-event.ts";
+export { MAX_PRIORITY, MIN_PRIORITY } from "./outbox/priorities.ts";
+export { CATCH_UPS, checkSchedule, schedule, ScheduleError, type CatchUp, type ScheduleDef } from "./schedules/define.ts";
+export { deleteSchedule, getSchedule, listSchedules, saveSchedule, setSchedulePaused, type ScheduleState } from "./schedules/store.ts";

@@ -4,6 +4,7 @@ import type { AnySchema, EngineDb } from "./db.ts";
 import type { OutcomeReport } from "./delivery/outcome.ts";
 import type { HandlerOptions, Subscription } from "./delivery/subscribe.ts";
 import type { PublishedCounts } from "./outbox/relay.ts";
+import type { ScheduleDef } from "./schedules/define.ts";
 import { silentLogger, type Logger } from "./support/logger.ts";
 
 /** Which parts of the engine run in this process. Each defaults to true. */
@@ -14,6 +15,8 @@ export interface EngineParts {
   consumers?: boolean;
   /** Stream trimming, outbox retention and stale consumers (one machine at a time). */
   maintenance?: boolean;
+  /** Firing recurring schedules (every machine; each due time fires once across the fleet). */
+  schedules?: boolean;
   /** The periodic `stats` log line. */
   stats?: boolean;
   /** Watching for Redis losing data and recovering from the outbox. */
@@ -38,6 +41,15 @@ export interface EngineOptions<TSchema extends AnySchema = AnySchema> {
    * (`unknown_event_type`) unless some consumer group reads its stream. Defaults to every type.
    */
   knownEventTypes?: Iterable<string>;
+  /**
+   * Each event type's priority, 0 to 10 (higher first when the relay has a backlog, and for
+   * handlers with `priorityFirst`). A single event may carry its own. Defaults to 0 for every type.
+   */
+  priorities?: Record<string, number>;
+  /** Recurring schedules declared in code (`schedule()`), written at start; more come through the operators' API. */
+  schedules?: readonly ScheduleDef[];
+  /** A schedule's due time more than this late counts as missed (its catch-up policy decides). Defaults to 2 s. */
+  scheduleGraceMs?: number;
   /** Defaults for every subscription's options (see HandlerOptions for each default). */
   handlerDefaults?: Partial<HandlerOptions>;
   relay?: {
@@ -47,6 +59,8 @@ export interface EngineOptions<TSchema extends AnySchema = AnySchema> {
     batchSize?: number;
     /** Batch loops at once in this process. Defaults to 2. */
     concurrency?: number;
+    /** Share of each batch taken oldest first whatever the priority, so low priorities still move. Defaults to 0.1. */
+    oldestShare?: number;
   };
   /** An entry whose consumer died is redelivered after this long. Defaults to 15 s. */
   claimIdleMs?: number;
@@ -80,6 +94,7 @@ export const HANDLER_DEFAULTS: HandlerOptions = {
   maxAttempts: 5,
   backoff: { initialMs: 1_000, multiplier: 2, maxMs: 60_000 },
   timeoutMs: 5 * 60_000,
+  priorityFirst: false,
 };
 
 /** Every option with its default applied. */
@@ -100,7 +115,10 @@ export function resolveOptions<TSchema extends AnySchema>(o: EngineOptions<TSche
       ...HANDLER_DEFAULTS, ...d,
       backoff: { ...HANDLER_DEFAULTS.backoff, ...d.backoff },
     } satisfies HandlerOptions,
-    relay: { cron: o.relay?.cron ?? "* * * * * *", batchSize: o.relay?.batchSize ?? 500, concurrency: o.relay?.concurrency ?? 2 },
+    relay: { cron: o.relay?.cron ?? "* * * * * *", batchSize: o.relay?.batchSize ?? 500, concurrency: o.relay?.concurrency ?? 2, oldestShare: o.relay?.oldestShare ?? 0.1 },
+    priorities: o.priorities ?? {},
+    schedules: o.schedules ?? [],
+    scheduleGraceMs: o.scheduleGraceMs ?? 2_000,
     claimIdleMs: o.claimIdleMs ?? 15_000,
     readBlockMs: o.readBlockMs ?? 2_000,
     retentionMs: o.retentionMs ?? 7 * 24 * 3_600_000,
@@ -109,7 +127,7 @@ export function resolveOptions<TSchema extends AnySchema>(o: EngineOptions<TSche
     statsIntervalMs: o.statsIntervalMs ?? 30_000,
     shutdownTimeoutMs: o.shutdownTimeoutMs ?? 10_000,
     idempotencyTtlMs: o.idempotencyTtlMs ?? 24 * 3_600_000,
-    parts: { relay: true, consumers: true, maintenance: true, stats: true, recovery: true, ...o.parts },
+    parts: { relay: true, consumers: true, maintenance: true, stats: true, recovery: true, schedules: true, ...o.parts },
     onOutcome: o.onOutcome,
     onPublished: o.onPublished,
     onFatal: o.onFatal,

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { boolean, index, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 /**
  * The transactional outbox. A public contract: other services INSERT into it with plain SQL, so
@@ -18,9 +18,19 @@ export const outbox = pgTable(
     publishedAt: timestamp("published_at", { withTimezone: true }),
     /** The Redis Stream entry id the relay last published this row as; finds the row again if the entry is deleted. */
     streamId: text("stream_id"),
+    /** A delayed event: not published before this time. Null: at once. */
+    availableAt: timestamp("available_at", { withTimezone: true }),
+    /**
+     * 0 to 10, higher first when the relay has a backlog. Left null on insert, it takes the event
+     * type's priority (event_priorities, kept by the engine from its options), else 0.
+     */
+    priority: smallint("priority"),
   },
   (t) => [
-    index("outbox_unpublished_idx").on(t.createdAt).where(sql`${t.publishedAt} is null`),
+    // The relay's two ways into the backlog of rows due now: oldest first, and by priority.
+    index("outbox_unpublished_idx").on(t.createdAt).where(sql`${t.publishedAt} is null and ${t.availableAt} is null`),
+    index("outbox_priority_idx").on(t.priority.desc(), t.createdAt).where(sql`${t.publishedAt} is null and ${t.availableAt} is null`),
+    index("outbox_delayed_idx").on(t.availableAt).where(sql`${t.publishedAt} is null and ${t.availableAt} is not null`),
     index("outbox_published_idx").on(t.publishedAt).where(sql`${t.publishedAt} is not null`),
     index("outbox_stream_id_idx").on(t.eventType, t.streamId),
   ],
@@ -131,3 +141,33 @@ export const handlerStarts = pgTable(
   },
   (t) => [primaryKey({ columns: [t.handler, t.eventType] })],
 );
+
+/** Each event type's priority, as the engine's options say; the outbox fills a row's null priority from it. */
+export const eventPriorities = pgTable("event_priorities", {
+  eventType: text("event_type").primaryKey(),
+  priority: smallint("priority").notNull(),
+});
+
+/**
+ * Recurring schedules: each firing writes one outbox event per due time across the fleet (its
+ * idempotency key is the schedule's name and the due time).
+ */
+export const schedules = pgTable("schedules", {
+  name: text("name").primaryKey(),
+  /** croner syntax, with seconds. */
+  cron: text("cron").notNull(),
+  timezone: text("timezone").notNull().default("UTC"),
+  eventType: text("event_type").notNull(),
+  payload: jsonb("payload").notNull(),
+  /** What happens to firings missed while no machine ran: all, latest or none. */
+  catchUp: text("catch_up").notNull().default("latest"),
+  paused: boolean("paused").notNull().default(false),
+  /** code (declared with schedule(), written at every start) or api. */
+  source: text("source").notNull().default("api"),
+  nextFireAt: timestamp("next_fire_at", { withTimezone: true }),
+  lastFiredAt: timestamp("last_fired_at", { withTimezone: true }),
+  /** The due time the last firing was for. */
+  lastDueAt: timestamp("last_due_at", { withTimezone: true }),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [index("schedules_next_fire_idx").on(t.nextFireAt).where(sql`not ${t.paused}`)]);

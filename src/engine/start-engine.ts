@@ -6,8 +6,11 @@ import type { AnySchema } from "./db.ts";
 import { runMaintenance, scheduleMaintenance, scheduleStats } from "./maintenance/jobs.ts";
 import { resolveOptions, type EngineOptions } from "./options.ts";
 import { advertiseCatalog, CATALOG_REFRESH_MS, withdrawCatalog } from "./outbox/catalogs.ts";
+import { recordTypePriorities } from "./outbox/priorities.ts";
 import { startRelay, type Relay, type RelayStatus } from "./outbox/relay-schedule.ts";
 import { joinSubscription } from "./recovery/join.ts";
+import { startScheduler } from "./schedules/fire.ts";
+import { saveSchedule } from "./schedules/store.ts";
 import { startRecoveryWatcher, type RecoveryStatus, type RecoveryWatcher } from "./recovery/watcher.ts";
 import { duplicateRedis } from "./redis/client.ts";
 import { toError } from "./support/errors.ts";
@@ -77,6 +80,8 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
     });
   }
 
+  if (Object.keys(o.priorities).length > 0) await recordTypePriorities(o.sql, o.priorities);
+
   const relay = parts.relay
     ? startRelay({
         sql: o.sql, redis, prefix, ...o.relay, log: log.child({ component: "relay" }),
@@ -97,6 +102,10 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
     onGroupMissing: watcher ? (sub: { eventType: string; handler: string }) => watcher.groupLost(sub) : undefined,
     pauses,
   };
+  // A subscription with priorityFirst yields to its handler's subscriptions on higher-priority types.
+  const priorityOf = (eventType: string) => o.priorities[eventType] ?? 0;
+  const higherBackedUp = (sub: { handler: string; eventType: string }) =>
+    running.some((r) => r.handler === sub.handler && priorityOf(r.eventType) > priorityOf(sub.eventType) && r.backedUp());
   const startConsumers = async () => {
     if (!parts.consumers || subs.length === 0) return;
     identity = await claimConsumerName({
@@ -109,7 +118,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
         const blocking = duplicateRedis(redis, o.readBlockMs);
         try {
           await joinSubscription({ sql: o.sql, redis, prefix, log }, sub);
-          running.push(await startSubscription({ ...subscriptionDeps, blocking }, sub));
+          running.push(await startSubscription({ ...subscriptionDeps, blocking, higherBackedUp: () => higherBackedUp(sub) }, sub));
           break;
         } catch (thrown) {
           blocking.disconnect();
@@ -123,6 +132,9 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
     }
   };
   const consumersStarted = startConsumers();
+
+  for (const def of o.schedules) await saveSchedule(o.sql, def, "code");
+  if (parts.schedules) timers.push(startScheduler({ sql: o.sql, relay: relay ?? undefined, graceMs: o.scheduleGraceMs, log: log.child({ component: "schedules" }) }));
 
   const maintain = () => runMaintenance(o, pairs, stopAbort.signal);
   if (parts.maintenance) timers.push(scheduleMaintenance(o, maintain));

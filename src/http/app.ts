@@ -12,6 +12,7 @@ import { bodyLimit } from "./body-limit.ts";
 import { dlqRoutes } from "./dlq.ts";
 import { ApiError, errorHandler, errorResponse, notFoundHandler } from "./errors.ts";
 import { eventRoutes } from "./events.ts";
+import { scheduleRoutes } from "./schedules.ts";
 import { fleetRoutes } from "./fleet.ts";
 import { handlerRoutes } from "./handlers.ts";
 import { consoleRoutes } from "../console/routes.tsx";
@@ -69,6 +70,9 @@ export function createApp(deps: AppDeps): Hono {
   app.use("/api-keys/*", admin);
   app.route("/api-keys", apiKeyRoutes(deps));
   app.route("/webhooks", webhookRoutes(deps, admin));
+  app.use("/schedules", admin);
+  app.use("/schedules/*", admin);
+  app.route("/schedules", scheduleRoutes(deps));
   app.use("/dlq", admin);
   app.use("/dlq/*", admin);
   app.route("/dlq", dlqRoutes(deps));

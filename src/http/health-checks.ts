@@ -1,4 +1,4 @@
-import type { Engine } from "../engine/index.ts";
+import type { Engine, ScheduleState } from "../engine/index.ts";
 import { redactSecrets, type Probe } from "../metrics/probes.ts";
 
 // What /health shows of each part. `detailed` is true only for a caller with the admin token:
@@ -49,4 +49,15 @@ export function recoveryCheck(engine: Engine | null, detailed: boolean) {
     ok: r.lastError === null, watching: true, running: r.running, lastCheckAt: r.lastCheckAt?.toISOString() ?? null, last,
     ...(r.lastError ? { error: recordedError(r.lastError, detailed) } : {}),
   };
+}
+
+/** A schedule running late: its next due time passed this long ago and it has not fired. */
+const SCHEDULE_LATE_MS = 60_000;
+
+/** Each schedule's last and next firing; not ok when one that is not paused is a minute late. */
+export function scheduleCheck(list: Probe<ScheduleState[]>, detailed: boolean) {
+  if (!list.ok) return { ok: false, items: [], error: whyFailed(list, detailed) };
+  const items = list.value.map((s) => ({ name: s.name, cron: s.cron, paused: s.paused, lastFiredAt: s.lastFiredAt, lastDueAt: s.lastDueAt, nextFireAt: s.nextFireAt }));
+  const late = items.filter((s) => !s.paused && s.nextFireAt !== null && Date.now() - Date.parse(s.nextFireAt) > SCHEDULE_LATE_MS).map((s) => s.name);
+  return { ok: late.length === 0, items, ...(late.length ? { late } : {}) };
 }

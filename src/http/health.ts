@@ -1,12 +1,12 @@
 import { Hono, type Context } from "hono";
-import { countOpenDeadLetters, readOutboxBacklog, readStreamStates } from "../engine/index.ts";
+import { countOpenDeadLetters, listSchedules, readOutboxBacklog, readStreamStates } from "../engine/index.ts";
 import { sharedResult } from "../lib/shared-result.ts";
 import { pingPostgres, pingRedis, probe } from "../metrics/probes.ts";
 import { summarizeQueues } from "../metrics/queues.ts";
 import type { AppDeps } from "./app.ts";
 import { isAdminRequest } from "./bearer.ts";
 import { ApiError } from "./errors.ts";
-import { consumerCheck, engineReadiness, recordedError, recoveryCheck, shown, whyFailed } from "./health-checks.ts";
+import { consumerCheck, engineReadiness, recordedError, recoveryCheck, scheduleCheck, shown, whyFailed } from "./health-checks.ts";
 
 /**
  * Health for Fly.io checks and people:
@@ -24,7 +24,7 @@ export function healthRoutes(deps: AppDeps): Hono {
   const { config, sql, redis } = deps;
   const ttl = config.HEALTH_CACHE_MS;
   const ping = sharedResult(() => Promise.all([probe(() => pingPostgres(sql)), probe(() => pingRedis(redis))]), ttl);
-  const backlogAndDeadLetters = sharedResult(() => Promise.all([probe(() => readOutboxBacklog(sql)), probe(() => countOpenDeadLetters(sql))]), ttl);
+  const backlogAndDeadLetters = sharedResult(() => Promise.all([probe(() => readOutboxBacklog(sql)), probe(() => countOpenDeadLetters(sql)), probe(() => listSchedules(sql))]), ttl);
   const queues = sharedResult(() => Promise.all([probe(() => readStreamStates(redis, config.STREAM_PREFIX)), probe(() => countOpenDeadLetters(sql))]), ttl);
   const detailed = (c: Context) => isAdminRequest(c, config.ADMIN_TOKEN);
 
@@ -38,7 +38,7 @@ export function healthRoutes(deps: AppDeps): Hono {
       return c.json({ status: ok ? "ok" : "unavailable", checks: { postgres: shown(postgres, d), redis: shown(redisCheck, d), engine } }, ok ? 200 : 503);
     })
     .get("/", async (c) => {
-      const [[postgres, redisCheck], [backlog, deadLetters]] = await Promise.all([ping(), backlogAndDeadLetters()]);
+      const [[postgres, redisCheck], [backlog, deadLetters, scheduleList]] = await Promise.all([ping(), backlogAndDeadLetters()]);
       const d = detailed(c);
       const relayStatus = deps.engine?.status().relay ?? null;
       const relay = {
@@ -46,6 +46,7 @@ export function healthRoutes(deps: AppDeps): Hono {
         lastRunAt: relayStatus?.lastRunAt?.toISOString() ?? null,
         lastError: relayStatus?.lastError ? recordedError(relayStatus.lastError, d) : null,
         backlog: backlog.ok ? backlog.value.backlog : null,
+        delayed: backlog.ok ? backlog.value.delayed : null,
         oldestUnpublishedAgeMs: backlog.ok ? backlog.value.oldestUnpublishedAgeMs : null,
         backlogAlert: config.OUTBOX_BACKLOG_ALERT,
         ageAlertMs: config.OUTBOX_AGE_ALERT_MS,
@@ -60,11 +61,12 @@ export function healthRoutes(deps: AppDeps): Hono {
         ...(deadLetters.ok ? {} : { error: whyFailed(deadLetters, d) }),
       };
       const recovery = recoveryCheck(deps.engine, d);
-      const status = !postgres.ok || !redisCheck.ok ? "down" : relay.ok && dlq.ok && recovery.ok ? "ok" : "degraded";
+      const schedules = scheduleCheck(scheduleList, d);
+      const status = !postgres.ok || !redisCheck.ok ? "down" : relay.ok && dlq.ok && recovery.ok && schedules.ok ? "ok" : "degraded";
       return c.json(
         {
           status,
-          checks: { postgres: shown(postgres, d), redis: shown(redisCheck, d), relay, consumers: consumerCheck(deps.engine), dlq, recovery },
+          checks: { postgres: shown(postgres, d), redis: shown(redisCheck, d), relay, consumers: consumerCheck(deps.engine), dlq, recovery, schedules },
           version: deps.version,
           uptimeS: Math.round((Date.now() - deps.startedAt) / 1000),
         },

@@ -1,20 +1,25 @@
 import type { Sql } from "../db.ts";
 
 export interface OutboxBacklog {
-  /** Outbox rows not yet published. */
+  /** Outbox rows due and not yet published. */
   backlog: number;
-  /** Age of the oldest of them, by the database clock; null when there is none. */
+  /** How long the oldest of them has been due, by the database clock; null when there is none. */
   oldestUnpublishedAgeMs: number | null;
+  /** Delayed rows not due yet: they wait on purpose and are no backlog. */
+  delayed: number;
 }
 
-/** Counts unpublished outbox rows (the partial index on published_at is null keeps this cheap). */
+/** Counts unpublished outbox rows, due and delayed (the partial indexes on unpublished rows keep this cheap). */
 export async function readOutboxBacklog(sql: Sql): Promise<OutboxBacklog> {
-  const [row] = await sql<{ backlog: number; age_ms: number | null }[]>`
-    select count(*)::int as backlog,
-      (extract(epoch from clock_timestamp() - min(created_at)) * 1000)::float8 as age_ms
-    from outbox where published_at is null`;
+  const [row] = await sql<{ backlog: number; age_ms: number | null; delayed: number }[]>`
+    with unpublished as (
+      select coalesce(available_at, created_at) as due from outbox where published_at is null)
+    select count(*) filter (where due <= clock_timestamp())::int as backlog,
+      (extract(epoch from clock_timestamp() - min(due) filter (where due <= clock_timestamp())) * 1000)::float8 as age_ms,
+      count(*) filter (where due > clock_timestamp())::int as delayed
+    from unpublished`;
   const age = row?.age_ms;
-  return { backlog: row?.backlog ?? 0, oldestUnpublishedAgeMs: age == null ? null : Math.max(0, Math.round(age)) };
+  return { backlog: row?.backlog ?? 0, oldestUnpublishedAgeMs: age == null ? null : Math.max(0, Math.round(age)), delayed: row?.delayed ?? 0 };
 }
 
 export interface OpenDeadLetterCount {

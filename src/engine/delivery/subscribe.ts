@@ -54,6 +54,11 @@ export interface HandlerOptions {
   rateLimit?: { max: number; durationMs: number };
   /** A run taking longer fails, rolls back and is retried. Defaults to 5 minutes. */
   timeoutMs: number;
+  /**
+   * While a subscription of the same handler on a higher-priority event type is backed up, this
+   * one reads nothing new (its type's priority: EngineOptions.priorities). Defaults to false.
+   */
+  priorityFirst: boolean;
 }
 
 export interface Subscription<P = unknown, TSchema extends AnySchema = AnySchema> {
@@ -129,6 +134,7 @@ export function resolveSubscriptions(subs: readonly Subscription[], defaults: Ha
         backoff: { ...defaults.backoff, ...o.backoff },
         rateLimit: o.rateLimit ?? defaults.rateLimit,
         timeoutMs: o.timeoutMs ?? defaults.timeoutMs,
+        priorityFirst: o.priorityFirst ?? defaults.priorityFirst,
       },
     };
   });

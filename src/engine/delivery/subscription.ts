@@ -39,6 +39,8 @@ export interface SubscriptionDeps {
   onGroupMissing?: (sub: { eventType: string; handler: string }) => Promise<void>;
   /** The fleet's paused handlers: a paused one reads nothing new and finishes what it holds. */
   pauses?: PauseWatch;
+  /** With priorityFirst: true while a subscription of this handler on a higher-priority type is backed up. */
+  higherBackedUp?: () => boolean;
 }
 
 export interface RunningSubscription {
@@ -48,6 +50,8 @@ export interface RunningSubscription {
   inFlight(): number;
   /** Paused fleet-wide: reading nothing new. */
   paused(): boolean;
+  /** More is waiting than it runs: its last read filled what it asked for, or every slot is busy. */
+  backedUp(): boolean;
   /** Stops reading, lets in-flight entries finish until `deadline`, and hands the rest to other consumers. */
   stop(deadline: number): Promise<void>;
 }
@@ -173,19 +177,24 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
     if (handler === group && paused && reading && blockingId !== null) void redis.call("CLIENT", "UNBLOCK", blockingId).catch(() => {});
   });
 
+  let lastReadFull = false;
   const readLoop = async () => {
     let failures = 0;
     while (!stopping) {
       await waitForSlot(readSlots);
       if (isPaused()) await whilePaused();
+      // Higher-priority types of this handler first, while they are backed up.
+      while (sub.options.priorityFirst && deps.higherBackedUp?.() && !stopping) await sleep(20, abort.signal);
       if (stopping) break;
       try {
         blockingId ??= Number(await blocking.client("ID"));
         if (isPaused()) continue;
         reading = true;
+        const asked = readSlots() * batchSize;
         const reply = (await blocking.xreadgroup(
-          "GROUP", group, consumer, "COUNT", readSlots() * batchSize, "BLOCK", deps.blockMs, "STREAMS", stream, ">",
+          "GROUP", group, consumer, "COUNT", asked, "BLOCK", deps.blockMs, "STREAMS", stream, ">",
         ).finally(() => (reading = false))) as [string, [string, string[]][]][] | null;
+        lastReadFull = (reply?.[0]?.[1].length ?? 0) >= asked;
         failures = 0;
         groupMissing = 0;
         for (const [, entries] of reply ?? []) dispatchAll(entries.map(([id, fields]) => ({ id, fields, attempt: 1, deliveries: 1 })));
@@ -290,6 +299,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
     stream,
     inFlight: () => held.size,
     paused: isPaused,
+    backedUp: () => lastReadFull || freeSlots() <= 0,
     async stop(deadline) {
       stopping = true;
       abort.abort();

@@ -12,20 +12,49 @@ export interface OutboxRow {
 
 type Q = postgres.Sql | postgres.TransactionSql;
 
+export interface ClaimOptions {
+  /** Types left for other machines (a rolling deploy): not claimed. */
+  skipTypes?: readonly string[];
+  /** Share of each batch taken oldest first whatever the priority, so low priorities still move. */
+  oldestShare: number;
+  /** Also claim delayed rows that have come due (known to exist: see nextDueAt). */
+  withDue: boolean;
+}
+
 /**
- * Locks up to `limit` unpublished rows, oldest first, skipping rows another relay holds, so
- * relays on several machines never claim the same row; rows of `skipTypes` are left for others.
- * Selects by published_at, never by
- * "id greater than the last seen": ids and timestamps commit out of order.
+ * Locks up to `limit` rows due now, skipping rows another relay holds, so relays on several
+ * machines never claim the same row: a share of the batch (at least one row) oldest first, the rest
+ * highest priority first (oldest first within a priority), and, with `withDue`, delayed rows whose
+ * time has come, in due order. Returned highest priority first. Selects by what is unpublished,
+ * never by "id greater than the last seen": ids and timestamps commit out of order.
  */
-export async function claimOutboxBatch(tx: Q, limit: number, skipTypes: readonly string[] = []): Promise<OutboxRow[]> {
+export async function claimOutboxBatch(tx: Q, limit: number, { skipTypes = [], oldestShare, withDue }: ClaimOptions): Promise<OutboxRow[]> {
+  const oldest = Math.max(1, Math.min(limit, Math.floor(limit * oldestShare)));
+  const skip = skipTypes.length ? tx`and event_type <> all(${skipTypes as string[]}::text[])` : tx``;
   return tx<OutboxRow[]>`
+    with oldest as (
+      select id from outbox where published_at is null and available_at is null ${skip}
+      order by created_at limit ${oldest} for update skip locked),
+    urgent as (
+      select id from outbox where published_at is null and available_at is null ${skip} and id not in (select id from oldest)
+      order by priority desc nulls last, created_at limit ${limit - oldest} for update skip locked),
+    due as (
+      select id from outbox where ${withDue} and published_at is null and available_at <= clock_timestamp() ${skip}
+      order by available_at limit ${limit} for update skip locked)
     select id, event_type, aggregate_id, tenant_id, payload::text as payload, created_at
-    from outbox
-    where published_at is null ${skipTypes.length ? tx`and event_type <> all(${skipTypes as string[]}::text[])` : tx``}
-    order by created_at
-    limit ${limit}
-    for update skip locked`;
+    from outbox where id in (select id from oldest union all select id from urgent union all select id from due)
+    order by priority desc nulls last, coalesce(available_at, created_at)`;
+}
+
+/**
+ * How long until the earliest delayed row falls due (null when none waits; 0 or less when one is
+ * due already), by the database's clock, which decides when a row is published.
+ */
+export async function nextDueAt(q: Q): Promise<{ inMs: number; due: boolean } | null> {
+  const [row] = await q<{ in_ms: number | null }[]>`
+    select (extract(epoch from min(available_at) - clock_timestamp()) * 1000)::float8 as in_ms
+    from outbox where published_at is null and available_at is not null`;
+  return row?.in_ms == null ? null : { inMs: row.in_ms, due: row.in_ms <= 0 };
 }
 
 /**

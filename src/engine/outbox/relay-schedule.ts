@@ -1,6 +1,7 @@
 import { Cron } from "croner";
 import type { Logger } from "../support/logger.ts";
 import { toError } from "../support/errors.ts";
+import { nextDueAt } from "./claim.ts";
 import { drainOutbox, type PublishedCounts, type RelayDeps } from "./relay.ts";
 
 export interface RelayStatus {
@@ -57,9 +58,22 @@ export function startRelay({ cron, log, errorPauseMs = 1000, concurrency = 1, on
   let stopped = false;
   let pausedUntil = 0;
 
+  // A delayed event is published on time without polling: after each drain the relay sleeps until
+  // the earliest delayed row falls due (the schedule stays the backstop, e.g. for rows other
+  // machines wrote).
+  let dueTimer: ReturnType<typeof setTimeout> | null = null;
+  const wakeAtNextDue = async () => {
+    const next = await nextDueAt(deps.sql);
+    if (dueTimer) clearTimeout(dueTimer);
+    // A row due already was left by a drain that stopped early (or is another relay's now): the schedule takes it.
+    dueTimer = next && !next.due && !stopped ? setTimeout(() => trigger(true), Math.min(Math.ceil(next.inMs), 2 ** 31 - 1)) : null;
+    dueTimer?.unref();
+  };
+
   const runOnce = async () => {
     try {
       await drainOutbox(deps, () => stopped, concurrency);
+      await wakeAtNextDue();
       status.lastRunAt = new Date();
       if (status.lastError) log.info("relay recovered");
       status.lastError = null;
@@ -98,6 +112,7 @@ export function startRelay({ cron, log, errorPauseMs = 1000, concurrency = 1, on
     status: () => ({ ...status }),
     async stop() {
       stopped = true;
+      if (dueTimer) clearTimeout(dueTimer);
       status.stopped = true;
       job.stop();
       await current;

@@ -3,7 +3,7 @@ import type { Sql } from "../db.ts";
 import { isReservedEventType, keys } from "../redis/keys.ts";
 import { isUnpublishable, xaddRows } from "./publish.ts";
 import { holdPublishBarrier } from "./barrier.ts";
-import { claimOutboxBatch, markPublished, type OutboxRow } from "./claim.ts";
+import { claimOutboxBatch, markPublished, nextDueAt, type OutboxRow } from "./claim.ts";
 import { knownToFleet } from "./catalogs.ts";
 import { setAsideRows, type SetAside } from "./set-aside.ts";
 
@@ -28,6 +28,10 @@ export interface RelayDeps {
    * machine's code (a rolling deploy), filled in as they are found. Each drain starts it empty.
    */
   waiting?: Set<string>;
+  /** Share of each batch taken oldest first whatever the priority (RELAY_OLDEST_SHARE). Defaults to 0.1. */
+  oldestShare?: number;
+  /** Delayed rows are due: claim them too. Set per drain (see drainOutbox). */
+  withDue?: boolean;
   /** Called after each batch commits, with its rows per event type (also when some of its rows failed). */
   onPublished?: (counts: PublishedCounts) => void;
   /** Called after a batch that set rows aside commits, with how many. */
@@ -50,7 +54,7 @@ export async function relayBatch(deps: RelayDeps): Promise<{ taken: number; clai
   const { published, counts, setAside, failed, claimed } = await sql.begin(async (tx) => {
     // Orders this batch against a recovery from Redis data loss: see recovery/recover.ts.
     await holdPublishBarrier(tx, prefix);
-    const claimed = await claimOutboxBatch(tx, batchSize, [...(deps.waiting ?? [])]);
+    const claimed = await claimOutboxBatch(tx, batchSize, { skipTypes: [...(deps.waiting ?? [])], oldestShare: deps.oldestShare ?? 0.1, withDue: !!deps.withDue });
     const { unknown, waiting } = await unknownTypes(redis, prefix, claimed, deps.knownEventTypes);
     for (const type of waiting) deps.waiting?.add(type);
     const rows = waiting.size ? claimed.filter((r) => !waiting.has(r.event_type)) : claimed;
@@ -129,13 +133,15 @@ async function unknownTypes(redis: Redis, prefix: string, rows: OutboxRow[], kno
 
 /**
  * Publishes batches until one comes back short of full, so a backlog drains in one run, with
- * `concurrency` loops at once. Throws the first failure once every loop has stopped.
+ * `concurrency` loops at once. Throws the first failure once every loop has stopped. Delayed rows
+ * are claimed only when one is known to be due (one look at the delayed rows' index per drain).
  */
 export async function drainOutbox(deps: RelayDeps, shouldStop: () => boolean = () => false, concurrency = 1): Promise<number> {
+  const next = await nextDueAt(deps.sql);
   // Several loops overlap one batch's PostgreSQL work with another's XADDs; SKIP LOCKED keeps
   // them (like relays on several machines) from ever claiming the same row. Waiting types are
   // looked at again at every drain: their machines may be gone, or a group may read them by now.
-  const drain = { ...deps, waiting: new Set<string>() };
+  const drain = { ...deps, waiting: new Set<string>(), withDue: !!next?.due };
   const loop = async () => {
     let total = 0;
     for (;;) {

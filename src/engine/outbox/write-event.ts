@@ -8,6 +8,10 @@ export interface EventInput {
   aggregateId?: string | null;
   tenantId?: string | null;
   idempotencyKey?: string | null;
+  /** A delayed event: published once this time has come (a past time: at once). */
+  availableAt?: Date | null;
+  /** 0 to 10, higher first when the relay has a backlog. Defaults to the event type's priority, else 0. */
+  priority?: number | null;
 }
 
 export interface WrittenEvent {
@@ -31,8 +35,9 @@ const commitScope = new AsyncLocalStorage<{ wrote: boolean }>();
 export async function writeEvent<TSchema extends AnySchema>(tx: EngineTx<TSchema>, input: EventInput): Promise<WrittenEvent> {
   const payload = JSON.stringify(input.payload ?? null);
   const inserted = await tx.execute<{ id: string; created_at: Date }>(sql`
-    insert into outbox (event_type, aggregate_id, tenant_id, payload, idempotency_key)
-    values (${input.eventType}, ${input.aggregateId ?? null}, ${input.tenantId ?? null}, ${payload}::jsonb, ${input.idempotencyKey ?? null})
+    insert into outbox (event_type, aggregate_id, tenant_id, payload, idempotency_key, available_at, priority)
+    values (${input.eventType}, ${input.aggregateId ?? null}, ${input.tenantId ?? null}, ${payload}::jsonb, ${input.idempotencyKey ?? null},
+      ${input.availableAt ? input.availableAt.toISOString() : null}::timestamptz, ${input.priority ?? null}::smallint)
     on conflict (idempotency_key) do nothing
     returning id, created_at`);
   const row = inserted[0];

@@ -51,6 +51,7 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
   HANDLER_TIMEOUT_MS: int(300_000, 1),
   IDEMPOTENCY_TTL_MS: duration("24h"),
+  SCHEDULE_GRACE_MS: duration("2s"),
   /** How long start-up waits for PostgreSQL and Redis before it gives up; default by NODE_ENV (see loadConfig). */
   STARTUP_TIMEOUT_MS: z.string().optional().transform((value, ctx) => {
     if (value === undefined) return undefined;
@@ -170,5 +171,6 @@ export function engineOptions(config: Config): Omit<EngineOptions, "db" | "redis
     statsIntervalMs: config.STATS_INTERVAL_MS,
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     idempotencyTtlMs: config.IDEMPOTENCY_TTL_MS,
+    scheduleGraceMs: config.SCHEDULE_GRACE_MS,
   };
 }

@@ -12,6 +12,7 @@ import { createActivityRecorder, type ActivityRecorder } from "./console/activit
 import { startIdempotencyKeyCleanup } from "./orders/idempotency-cleanup.ts";
 import type { Logger } from "./lib/logger.ts";
 import { startEngine, type Engine, toError, type Subscription } from "./engine/index.ts";
+import { EVENT_PRIORITIES } from "./events/catalog.ts";
 
 /** Builds the subscriptions once PostgreSQL is connected (handlers may hold the database). */
 export type SubscriptionFactory = (deps: Database & { config: Config; redis: Redis; log: Logger }) => Subscription[];
@@ -81,7 +82,7 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
   activity = createActivityRecorder({ redis, prefix: config.STREAM_PREFIX, log: log.child({ component: "activity" }) });
   const recorder = activity;
   engine = await startEngine({
-    ...engineOptions(config), db: database.db, redis, log, subscriptions,
+    ...engineOptions(config), db: database.db, redis, log, subscriptions, priorities: EVENT_PRIORITIES,
     // The fleet runs this code: a type none of these subscriptions reads is a mistake to show, not to drop.
     knownEventTypes: subscriptions.map((s) => s.eventType),
     onOutcome: (report) => {

@@ -89,3 +89,18 @@ export function isEventType(value: string): value is EventType {
 export function eventPayloadSchema(type: EventType): z.ZodType {
   return storableJson.pipe(eventSchemas[type]);
 }
+
+/**
+ * Each type's priority (0-10, higher published first under a backlog), as the seed's queues had
+ * them: order intake first, then cancellations, payments, sign-ups, products, tenants; every
+ * other type 1.
+ */
+export const EVENT_PRIORITIES: Record<string, number> = {
+  "order.created": 10,
+  "order.cancelled": 9,
+  "payment.processed": 8,
+  "user.created": 7,
+  "product.created": 6,
+  "tenant.created": 5,
+  ...Object.fromEntries(["order.confirmed", "order.rejected", "order.cancellation_completed", "order.paid", "webhook.received"].map((t) => [t, 1])),
+};

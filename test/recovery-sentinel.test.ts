@@ -2,7 +2,7 @@
 // lost data again while it was being repaired, or that rolled back without a restart.
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { z } from "zod";
-import { createRedis, subscribe, type LogFields, type Logger } from "../src/engine/index.ts";
+import { createRedis, pauseHandler, resumeHandler, subscribe, type LogFields, type Logger } from "../src/engine/index.ts";
 import { keys } from "../src/engine/redis/keys.ts";
 import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
 import { killPrivateRedis, privateRedis } from "./support/private-redis.ts";
@@ -92,4 +92,31 @@ test("writes rolled back without a restart (the run id unchanged, the sentinel k
 
   await waitFor("the event delivered", () => handled === 1, 10_000);
   await waitFor("the recovery reported", () => engine.status().recovery?.last?.reason === "rolled_back");
+});
+
+test("a recovery run again does not publish an event again to a handler that has it waiting in an entry published for it alone", async () => {
+  const ran: string[] = [];
+  const on = (handler: string) => subscribe({ handler, eventType: "job.run", schema: job, handle: async () => void ran.push(handler) });
+  const engine = await ctx.startEngine([on("a"), on("b")], { env: { RELAY_CRON: "* * * * * *" } });
+  await engine.consumersStarted;
+  await waitFor("the first sentinel", async () => (await ctx.redis.get(keys.epoch(ctx.prefix))) !== null);
+  await pauseHandler(ctx.redis, ctx.prefix, "b", "test");
+  await Bun.sleep(1_200);
+  const id = await insertOutboxRow(ctx.sql, "job.run", { n: 1 });
+  await waitFor("a ran it", () => ran.includes("a"));
+  // b never got it: its entry is gone before b read it.
+  const stream = keys.stream(ctx.prefix, "job.run");
+  const entryId = (await ctx.redis.xrange(stream, "-", "+"))[0]![0];
+  await ctx.redis.xdel(stream, entryId);
+  const forB = async () => (await ctx.redis.xrange(stream, "-", "+")).filter(([, f]) => f[f.indexOf("id") + 1] === id && f.includes("target")).length;
+  for (let round = 1; round <= 2; round++) {
+    const before = engine.status().recovery?.last?.at.getTime() ?? 0;
+    await ctx.redis.del(keys.epoch(ctx.prefix));
+    await waitFor(`recovery ${round}`, () => (engine.status().recovery?.last?.at.getTime() ?? 0) > before);
+    expect(await forB()).toBe(1);
+  }
+  await resumeHandler(ctx.redis, ctx.prefix, "b");
+  await waitFor("b ran it", () => ran.includes("b"));
+  await Bun.sleep(500);
+  expect(ran.filter((h) => h === "b")).toEqual(["b"]);
 });

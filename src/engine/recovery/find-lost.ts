@@ -56,19 +56,43 @@ export async function listPublishedPage(sql: Sql, pairs: Pair[], after: Position
   return rows.map((r) => ({ ...r, unsettled: r.unsettled ? r.unsettled.split(",") : [] }));
 }
 
+/** Entries published for one handler (dead-letter retries, re-publishes): event id -> handler -> entry ids. */
+export type RedriveEntries = Map<string, Map<string, string[]>>;
+
+/** The entries the rows' events were published as for one handler only (see outbox/redrive.ts). */
+export async function findRedriveEntries(sql: Sql, rows: PublishedRow[]): Promise<RedriveEntries> {
+  const ids = rows.filter((r) => r.unsettled.length > 0).map((r) => r.id);
+  const out: RedriveEntries = new Map();
+  if (ids.length === 0) return out;
+  const found = await sql<{ event_id: string; handler: string; entry_id: string }[]>`
+    select event_id::text as event_id, handler, entry_id from redrives where event_id = any(${ids}::uuid[])`;
+  for (const r of found) {
+    const byHandler = out.get(r.event_id) ?? new Map<string, string[]>();
+    byHandler.set(r.handler, [...(byHandler.get(r.handler) ?? []), r.entry_id]);
+    out.set(r.event_id, byHandler);
+  }
+  return out;
+}
+
 /**
- * For each row, the unsettled handlers whose consumer group will not deliver its entry: the
- * entry is gone (or is another event's, or targets another handler), or the group has already
- * read past it and does not hold it pending. Those need the event published again; the others
- * get it from Redis as it is. Pipelined: one round trip per page.
+ * For each row, the unsettled handlers whose consumer group will deliver none of the event's
+ * entries: neither the one the relay published (its stream_id) nor one published for that handler
+ * alone (a re-drive). An entry is delivered when it still holds the event (and targets no other
+ * handler) and the group either has not read that far or holds it pending. Those handlers need the
+ * event published again; the others get it from Redis as it is. Pipelined: one round trip per page.
  */
-export async function findLostDeliveries(redis: Redis, prefix: string, rows: PublishedRow[]): Promise<Map<string, string[]>> {
+export async function findLostDeliveries(redis: Redis, prefix: string, rows: PublishedRow[], redrives: RedriveEntries = new Map()): Promise<Map<string, string[]>> {
   const todo = rows.filter((r) => r.unsettled.length > 0);
+  const candidates = (r: PublishedRow, h: string) => [r.stream_id, ...(redrives.get(r.id)?.get(h) ?? [])];
   const streams = [...new Set(todo.map((r) => keys.stream(prefix, r.event_type)))];
+  const entryIds = [...new Set(todo.flatMap((r) => r.unsettled.flatMap((h) => candidates(r, h).map((id) => `${r.event_type}\u0000${id}`))))];
   const pipeline = redis.pipeline();
   for (const stream of streams) pipeline.xinfo("GROUPS", stream);
-  for (const r of todo) pipeline.xrange(keys.stream(prefix, r.event_type), r.stream_id, r.stream_id);
-  for (const r of todo) for (const h of r.unsettled) pipeline.xpending(keys.stream(prefix, r.event_type), h, r.stream_id, r.stream_id, 1);
+  for (const key of entryIds) {
+    const [type, id] = key.split("\u0000") as [string, string];
+    pipeline.xrange(keys.stream(prefix, type), id, id);
+  }
+  for (const r of todo) for (const h of r.unsettled) for (const id of candidates(r, h)) pipeline.xpending(keys.stream(prefix, r.event_type), h, id, id, 1);
   const replies = (await pipeline.exec()) ?? [];
   let i = 0;
   const next = () => replies[i++] ?? [new Error("no reply"), null];
@@ -80,23 +104,27 @@ export async function findLostDeliveries(redis: Redis, prefix: string, rows: Pub
     if (!err) for (const flat of groups as unknown[][]) byName.set(String(flat[flat.indexOf("name") + 1]), String(flat[flat.indexOf("last-delivered-id") + 1]));
     lastDelivered.set(stream, byName);
   }
-  const entryOk = new Map<string, { target: string | null } | null>();
-  for (const r of todo) {
-    const [err, entries] = next();
-    const entry = !err ? (entries as [string, string[]][])[0] : undefined;
+  /** (type, entry id) -> the event id and target the entry holds, or null when it is gone. */
+  const entries = new Map<string, { eventId: unknown; target: string | null } | null>();
+  for (const key of entryIds) {
+    const [err, found] = next();
+    const entry = !err ? (found as [string, string[]][])[0] : undefined;
     const fields = entry ? fieldsOf(entry[1]) : null;
-    entryOk.set(r.id, fields && fields.id === r.id ? { target: (fields.target as string | undefined) || null } : null);
+    entries.set(key, fields ? { eventId: fields.id, target: (fields.target as string | undefined) || null } : null);
   }
   const lost = new Map<string, string[]>();
   for (const r of todo) {
     const stream = keys.stream(prefix, r.event_type);
-    const entry = entryOk.get(r.id);
     const missing: string[] = [];
     for (const h of r.unsettled) {
-      const [err, pending] = next();
       const last = lastDelivered.get(stream)?.get(h);
-      const delivers = !!entry && (entry.target === null || entry.target === h) && last !== undefined &&
-        (compareIds(r.stream_id, last) > 0 || (!err && (pending as unknown[]).length > 0));
+      let delivers = false;
+      for (const id of candidates(r, h)) {
+        const [err, pending] = next();
+        const entry = entries.get(`${r.event_type}\u0000${id}`);
+        delivers ||= !!entry && entry.eventId === r.id && (entry.target === null || entry.target === h) && last !== undefined &&
+          (compareIds(id, last) > 0 || (!err && (pending as unknown[]).length > 0));
+      }
       if (!delivers) missing.push(h);
     }
     if (missing.length > 0) lost.set(r.id, missing);

@@ -5,7 +5,7 @@ import { recreateGroupAtEnd } from "../delivery/groups.ts";
 import { keys } from "../redis/keys.ts";
 import { publishRows } from "../outbox/publish.ts";
 import { publishFor } from "../outbox/redrive.ts";
-import { findLostDeliveries, listPublishedPage, stillUnsettled, type Pair, type Position, type PublishedRow } from "./find-lost.ts";
+import { findLostDeliveries, findRedriveEntries, listPublishedPage, stillUnsettled, type Pair, type Position, type PublishedRow } from "./find-lost.ts";
 import { restoreDeadLetterCopies } from "./restore-dead-letters.ts";
 import { beginRecovery, finishRecovery, readRunId, recordSentinel } from "./sentinel.ts";
 
@@ -110,7 +110,7 @@ export async function republishUndelivered(
   while (pairs.length > 0 && !signal?.aborted) {
     const page: PublishedRow[] = await listPublishedPage(sql, pairs, after, until, pageSize);
     if (page.length === 0) break;
-    const lost = await stillUnsettled(sql, await findLostDeliveries(redis, prefix, page));
+    const lost = await stillUnsettled(sql, await findLostDeliveries(redis, prefix, page, await findRedriveEntries(sql, page)));
     republished += await publishAgain(sql, redis, prefix, page.filter((r) => lost.has(r.id)), lost, handlersOf);
     const last = page[page.length - 1]!;
     after = { publishedAt: last.published_key, id: last.id };

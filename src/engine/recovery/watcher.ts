@@ -53,15 +53,22 @@ export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 30_0
   const outage = outageLog(log, "Redis data-loss check");
   let runId: string | null = null;
   let runIdAsked = false;
-  /** The write counter as this process last saw it: a later value no higher means Redis lost writes. */
+  /**
+   * The write counter as this process last saw it, with the sentinel it saw then: a later value no
+   * higher under the same sentinel means Redis lost writes. A new sentinel (another machine
+   * recovered meanwhile, which starts the counter over) is a new baseline, not a loss.
+   */
   let lastSeq = 0;
+  let lastSentinel: string | null = null;
   let current: Promise<void> | null = null;
   let again = false;
 
   const reasonToRecover = async (): Promise<RecoveryReason | null> => {
     const { sentinel, seq } = await observeRedis(redis, prefix);
-    const rolledBack = seq <= lastSeq;
+    const identity = sentinel && `${sentinel.recoveredAt}|${sentinel.by}`;
+    const rolledBack = seq <= lastSeq && identity === lastSentinel;
     lastSeq = seq;
+    lastSentinel = identity;
     if (!sentinel) return (await hadSentinel(deps.sql, prefix)) ? "missing" : "first_start";
     if (runId && sentinel.runId && sentinel.runId !== runId) return "restarted";
     return rolledBack ? "rolled_back" : null;

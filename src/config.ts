@@ -82,6 +82,8 @@ const schema = z.object({
   HEALTH_CACHE_MS: int(1_000, 0),
   OUTBOX_BACKLOG_ALERT: int(10_000, 0),
   OUTBOX_AGE_ALERT_MS: duration("1m"),
+  /** OTLP over HTTP: the collector's base URL (`/v1/traces` is appended). Unset: no tracing, and no cost. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -13,6 +13,7 @@ import { startIdempotencyKeyCleanup } from "./orders/idempotency-cleanup.ts";
 import type { Logger } from "./lib/logger.ts";
 import { startEngine, type Engine, toError, type Subscription } from "./engine/index.ts";
 import { EVENT_PRIORITIES } from "./events/catalog.ts";
+import { startTracing } from "./telemetry.ts";
 
 /** Builds the subscriptions once PostgreSQL is connected (handlers may hold the database). */
 export type SubscriptionFactory = (deps: Database & { config: Config; redis: Redis; log: Logger }) => Subscription[];
@@ -34,6 +35,11 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
 
   const log = createLogger({ level: config.LOG_LEVEL, service: config.SERVICE_NAME });
   const startedAt = Date.now();
+  // Before anything that traces: without OTEL_EXPORTER_OTLP_ENDPOINT nothing is registered.
+  const tracing = startTracing({
+    serviceName: config.SERVICE_NAME, version: pkg.version, instanceId: config.consumerName,
+    endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, log: log.child({ component: "tracing" }),
+  });
 
   let database: Database, redis: Redis;
   try {
@@ -62,6 +68,8 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
       // Side by side, each bounded by SHUTDOWN_TIMEOUT_MS: one after the other could take twice that.
       await Promise.all([http?.stop(config.SHUTDOWN_TIMEOUT_MS), engine?.stop()]);
       await activity?.stop().catch(() => {});
+      // After the engine and HTTP stopped: the spans of the last runs and requests go out too.
+      await tracing?.shutdown().catch(() => {});
       await redis.quit().catch(() => redis.disconnect());
       // MUST NOT wait: engine.stop() already gave handlers SHUTDOWN_TIMEOUT_MS, so a transaction
       // still open is a handler past its deadline whose entry was handed over. Closing rolls it back.
@@ -93,11 +101,11 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
     onFatal: (reason) => void shutdown(`fatal: ${reason}`, 1),
   });
   shopJobs = startIdempotencyKeyCleanup({ db: database.db, log });
-  const app = createApp({ ...database, config, redis, engine, log, version: pkg.version, startedAt, metrics });
+  const app = createApp({ ...database, config, redis, engine, log, version: pkg.version, startedAt, metrics, tracing: tracing !== null });
   http = serveHttp({ app, metricsApp: createMetricsApp({ metrics, config, log }), config, log });
   log.info("orderstream started", {
     port: http.port, ...(http.metricsPort === undefined ? {} : { metricsPort: http.metricsPort }),
-    consumer: config.consumerName, prefix: config.STREAM_PREFIX, apiAuth: config.API_AUTH,
+    consumer: config.consumerName, prefix: config.STREAM_PREFIX, apiAuth: config.API_AUTH, tracing: tracing ? "otlp" : "off",
   });
 }
 

@@ -25,6 +25,11 @@ export const outbox = pgTable(
      * type's priority (event_priorities, kept by the engine from its options), else 0.
      */
     priority: smallint("priority"),
+    /**
+     * The W3C trace context the event was written in, `{"traceparent": "00-...", "tracestate": "..."}`
+     * (tracestate only when set): its handler runs continue that trace. Null: no trace.
+     */
+    traceContext: jsonb("trace_context"),
   },
   (t) => [
     // The relay's two ways into the backlog of rows due now: oldest first, and by priority.

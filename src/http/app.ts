@@ -21,6 +21,7 @@ import { httpMetrics, metricsRoutes } from "./metrics.ts";
 import { orderRoutes } from "./orders.ts";
 import { productRoutes } from "./products.ts";
 import { tenantRoutes } from "./tenants.ts";
+import { traceRequests } from "./tracing.ts";
 import { webhookRoutes } from "./webhooks.ts";
 import type { Engine } from "../engine/index.ts";
 
@@ -34,6 +35,8 @@ export interface AppDeps extends Database {
   startedAt: number;
   /** The service's metrics (shared with the engine's hooks); a fresh set when absent. */
   metrics?: Metrics;
+  /** An OpenTelemetry SDK is registered (src/telemetry.ts): every request gets a span. Defaults to false. */
+  tracing?: boolean;
 }
 
 /** The routes that act for a tenant: API keys (API_AUTH) guard them. */
@@ -43,6 +46,8 @@ const BUSINESS_ROUTES = ["/products", "/orders", "/tenants"] as const;
 export function createApp(deps: AppDeps): Hono {
   const metrics = deps.metrics ?? createMetrics({ sql: deps.sql, redis: deps.redis, prefix: deps.config.STREAM_PREFIX, version: deps.version });
   const app = new Hono();
+  // First: the request's span covers everything else, and is active while its events are written.
+  if (deps.tracing) app.use(traceRequests({ serviceName: deps.config.SERVICE_NAME, version: deps.version }));
   app.use(httpMetrics({ metrics }));
   app.onError(errorHandler(deps.log));
   app.notFound(notFoundHandler);

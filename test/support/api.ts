@@ -29,6 +29,8 @@ export async function startTestApi(
     parts?: EngineParts;
     /** The app's own dependencies, e.g. a database or Redis client that cannot connect (the engine keeps the test's). */
     deps?: Partial<Pick<AppDeps, "sql" | "db" | "redis">>;
+    /** Requests get spans (the test registered an OpenTelemetry SDK). */
+    tracing?: boolean;
   } = {},
 ): Promise<TestApi> {
   const config = ctx.config(opts.env);
@@ -41,7 +43,7 @@ export async function startTestApi(
     // With the business handlers, as the service runs: a type none of them reads is set aside.
     ...(opts.subscriptions ? {} : { knownEventTypes: subscriptions.map((s) => s.eventType) }),
   });
-  const app = createApp({ ...appDeps, config, engine, log: ctx.log, version: "test", startedAt: Date.now(), metrics });
+  const app = createApp({ ...appDeps, config, engine, log: ctx.log, version: "test", startedAt: Date.now(), metrics, ...(opts.tracing ? { tracing: true } : {}) });
   return {
     app,
     engine,

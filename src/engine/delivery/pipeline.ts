@@ -46,7 +46,7 @@ export async function deliver(deps: PipelineDeps, sub: ResolvedSubscription, del
   if (lockKey) runs.sort((a, b) => compare(lockKey(a.event), lockKey(b.event)));
   if (runs.length === 0) return settle(deps, sub, skipped.map((c) => ({ ...c, outcome: "skipped" as const })));
   try {
-    const { fresh, resolvedCopies } = await runBatch(deps, sub, runs.map((r) => ({ event: r.event, attempt: r.delivery.attempt })));
+    const { fresh, resolvedCopies } = await runBatch(deps, sub, runs.map((r) => ({ event: r.event, attempt: r.delivery.attempt, delivery: r.delivery })));
     if (resolvedCopies.length) await removeCopyEntries(deps.redis, deps.prefix, resolvedCopies).catch(() => {});
     if (deps.outage.failures > 0) deps.log.info("handlers run again after an outage", { handler: sub.handler });
     deps.outage.failures = 0;

@@ -1,11 +1,14 @@
+import type { Span } from "@opentelemetry/api";
 import type Redis from "ioredis";
 import type { Db, Tx } from "../db.ts";
 import { commitWithEvents, writeEvent, type EventInput, type Waker } from "../outbox/write-event.ts";
-import type { StreamEvent } from "../redis/entry.ts";
+import { decodeTrace, type StreamEvent } from "../redis/entry.ts";
 import { keys } from "../redis/keys.ts";
 import { toError } from "../support/errors.ts";
 import { claimIdempotencyKey } from "../support/idempotency.ts";
 import type { Logger } from "../support/logger.ts";
+import { activeTracer, endSpans, startProcessSpan, withSpan } from "../support/tracing.ts";
+import type { Delivery } from "./classify.ts";
 import { claimEvents, type Claimed } from "./exactly-once.ts";
 import { waitForRateLimit } from "./rate-limit.ts";
 import type { HandlerContext, ResolvedSubscription } from "./subscribe.ts";
@@ -32,6 +35,8 @@ export class RunFailure extends Error {
 export interface Run {
   event: StreamEvent;
   attempt: number;
+  /** The delivery it came from; its fields carry the trace context the run's span continues. */
+  delivery?: Delivery;
 }
 
 /**
@@ -39,22 +44,39 @@ export interface Run {
  * handler for the new ones (handleBatch with all of them, or handle one after another, never
  * interleaved), commits. Returns what the claim found: the ids that were new (processed now; the
  * others were duplicates). On failure nothing of it committed, and it throws a RunFailure.
+ * With an OpenTelemetry SDK registered, each event the handler runs for gets a span
+ * `process <type>` that ends when the transaction has committed or failed.
  */
 export async function runBatch(deps: RunDeps, sub: ResolvedSubscription, runs: Run[]): Promise<Claimed> {
   let reachedHandler = false;
+  const tracer = activeTracer();
+  const spans: Span[] = [];
   try {
     if (sub.options.rateLimit) await waitForRateLimit(deps.redis, deps.prefix, sub.handler, sub.options.rateLimit, deps.signal);
-    return await commitWithEvents(deps.db, deps.relay, async (tx) => {
+    const claimed = await commitWithEvents(deps.db, deps.relay, async (tx) => {
       const claimed = await claimEvents(tx, sub.handler, [...new Set(runs.map((r) => r.event.id))], sub.options.timeoutMs);
       const seen = new Set<string>();
       const todo = runs.filter((r) => claimed.fresh.has(r.event.id) && !seen.has(r.event.id) && seen.add(r.event.id));
       if (todo.length === 0) return claimed;
       reachedHandler = true;
-      await runHandler(deps, sub, tx, todo);
+      if (tracer) {
+        const stream = keys.stream(deps.prefix, sub.eventType);
+        for (const r of todo) {
+          spans.push(startProcessSpan(tracer, stream, sub.handler, {
+            event: r.event, attempt: r.attempt, entryId: r.delivery?.id, deliveries: r.delivery?.deliveries,
+            carrier: r.delivery ? decodeTrace(r.delivery.fields) : null,
+          }, todo.length));
+        }
+      }
+      await runHandler(deps, sub, tx, todo, spans);
       return claimed;
     });
+    endSpans(spans);
+    return claimed;
   } catch (thrown) {
-    throw new RunFailure(toError(thrown), reachedHandler);
+    const error = toError(thrown);
+    endSpans(spans, error);
+    throw new RunFailure(error, reachedHandler);
   }
 }
 
@@ -63,7 +85,7 @@ export async function runBatch(deps: RunDeps, sub: ResolvedSubscription, runs: R
  * refuses further statements and the one in flight is cancelled before the run fails (and so
  * before the ROLLBACK goes out): nothing of a timed-out run can land outside its transaction.
  */
-async function runHandler(deps: RunDeps, sub: ResolvedSubscription, rawTx: Tx, runs: Run[]): Promise<void> {
+async function runHandler(deps: RunDeps, sub: ResolvedSubscription, rawTx: Tx, runs: Run[], spans: readonly Span[]): Promise<void> {
   const guard = guardTransaction(rawTx);
   const controller = new AbortController();
   let ending: Promise<void> | null = null;
@@ -75,7 +97,7 @@ async function runHandler(deps: RunDeps, sub: ResolvedSubscription, rawTx: Tx, r
     ending = guard.end();
     expire(err);
   }, sub.options.timeoutMs);
-  const work = invoke(deps, sub, guard.tx, runs, controller.signal);
+  const work = invoke(deps, sub, guard.tx, runs, controller.signal, spans);
   work.catch(() => {}); // when the deadline wins the race, its failure is reported instead
   try {
     await Promise.race([work, expired]);
@@ -87,7 +109,8 @@ async function runHandler(deps: RunDeps, sub: ResolvedSubscription, rawTx: Tx, r
   if (controller.signal.aborted) throw controller.signal.reason; // done, but past the deadline: not committed
 }
 
-function invoke(deps: RunDeps, sub: ResolvedSubscription, tx: Tx, runs: Run[], signal: AbortSignal): Promise<void> {
+/** `spans[i]` (when tracing) is run i's span, active while the handler runs for it. */
+function invoke(deps: RunDeps, sub: ResolvedSubscription, tx: Tx, runs: Run[], signal: AbortSignal, spans: readonly Span[]): Promise<void> {
   const { redis } = deps;
   const context = (attempt: number, eventId?: string): HandlerContext => {
     let log: Logger | undefined;
@@ -102,9 +125,15 @@ function invoke(deps: RunDeps, sub: ResolvedSubscription, tx: Tx, runs: Run[], s
     };
   };
   if (sub.handleBatch && (runs.length > 1 || !sub.handle)) {
-    return sub.handleBatch(runs.map((r) => r.event), context(Math.max(...runs.map((r) => r.attempt))));
+    const batch = () => sub.handleBatch!(runs.map((r) => r.event), context(Math.max(...runs.map((r) => r.attempt))));
+    // Events a batch of several writes follow none of them in particular: they start traces of their own.
+    return spans.length === 1 ? withSpan(spans[0]!, batch) : batch();
   }
   return (async () => {
-    for (const r of runs) await sub.handle!(r.event, context(r.attempt, r.event.id));
+    for (let i = 0; i < runs.length; i++) {
+      const r = runs[i]!;
+      const span = spans[i];
+      await (span ? withSpan(span, () => sub.handle!(r.event, context(r.attempt, r.event.id))) : sub.handle!(r.event, context(r.attempt, r.event.id)));
+    }
   })();
 }

@@ -8,6 +8,9 @@ export interface OutboxRow {
   /** The payload as stored JSON text: relayed as is, never parsed and re-serialised. */
   payload: string;
   created_at: Date;
+  /** The trace context it was written in (`trace_context`), as stored: validated when it is published. */
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 type Q = postgres.Sql | postgres.TransactionSql;
@@ -41,7 +44,8 @@ export async function claimOutboxBatch(tx: Q, limit: number, { skipTypes = [], o
     due as (
       select id from outbox where ${withDue} and published_at is null and available_at <= clock_timestamp() ${skip}
       order by available_at limit ${limit} for update skip locked)
-    select id, event_type, aggregate_id, tenant_id, payload::text as payload, created_at
+    select id, event_type, aggregate_id, tenant_id, payload::text as payload, created_at,
+      trace_context->>'traceparent' as traceparent, trace_context->>'tracestate' as tracestate
     from outbox where id in (select id from oldest union all select id from urgent union all select id from due)
     order by priority desc nulls last, coalesce(available_at, created_at)`;
 }
@@ -72,9 +76,18 @@ export async function markPublished(tx: Q, ids: string[], streamIds: string[]): 
 /** The outbox row that a stream entry was published from; used when the entry itself was deleted. */
 export async function findByStreamId(sql: Q, eventType: string, streamId: string): Promise<OutboxRow | undefined> {
   const [row] = await sql<OutboxRow[]>`
-    select id, event_type, aggregate_id, tenant_id, payload::text as payload, created_at
+    select id, event_type, aggregate_id, tenant_id, payload::text as payload, created_at,
+      trace_context->>'traceparent' as traceparent, trace_context->>'tracestate' as tracestate
     from outbox where event_type = ${eventType} and stream_id = ${streamId}`;
   return row;
+}
+
+/** The stored trace contexts of these events (those that have one), by event id: for re-drives, rebuilt from other records. */
+export async function readTraceContexts(sql: Q, ids: string[]): Promise<Map<string, { traceparent: string | null; tracestate: string | null }>> {
+  const rows = await sql<{ id: string; traceparent: string | null; tracestate: string | null }[]>`
+    select id, trace_context->>'traceparent' as traceparent, trace_context->>'tracestate' as tracestate
+    from outbox where id = any(${ids}::uuid[]) and trace_context is not null`;
+  return new Map(rows.map((r) => [r.id, r]));
 }
 
 export interface OutboxCounts {

@@ -1,7 +1,7 @@
 import type Redis from "ioredis";
 import type { Q } from "../db.ts";
 import { keys } from "../redis/keys.ts";
-import type { OutboxRow } from "./claim.ts";
+import { readTraceContexts, type OutboxRow } from "./claim.ts";
 import { publishRows } from "./publish.ts";
 
 /**
@@ -12,7 +12,7 @@ import { publishRows } from "./publish.ts";
  */
 export async function publishFor(q: Q, redis: Redis, prefix: string, handler: string, rows: OutboxRow[]): Promise<string[]> {
   if (rows.length === 0) return [];
-  const entryIds = await publishRows(redis, prefix, rows, handler);
+  const entryIds = await publishRows(redis, prefix, await withTraceContexts(q, rows), handler);
   await q`
     insert into redrives ${q(rows.map((r, i) => ({
       stream: keys.stream(prefix, r.event_type), entry_id: entryIds[i]!, handler, event_id: r.id, event_type: r.event_type,
@@ -20,6 +20,14 @@ export async function publishFor(q: Q, redis: Redis, prefix: string, handler: st
     })))}
     on conflict do nothing`;
   return entryIds;
+}
+
+/** Rows rebuilt from other records (a dead letter, a re-drive's copy, a recovery page) get their stored trace context back, so the re-driven run links to it. */
+async function withTraceContexts(q: Q, rows: OutboxRow[]): Promise<OutboxRow[]> {
+  const missing = rows.filter((r) => r.traceparent === undefined).map((r) => r.id);
+  if (missing.length === 0) return rows;
+  const found = await readTraceContexts(q, missing);
+  return found.size === 0 ? rows : rows.map((r) => ({ ...r, ...found.get(r.id) }));
 }
 
 /** The event a targeted entry was published from, with the handler it was meant for, or undefined. */

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { sql } from "drizzle-orm";
 import type { AnySchema, EngineDb, EngineTx } from "../db.ts";
+import { activeTraceContext } from "../support/trace-context.ts";
 
 export interface EventInput {
   eventType: string;
@@ -31,13 +32,15 @@ const commitScope = new AsyncLocalStorage<{ wrote: boolean }>();
 /**
  * Writes an event to the outbox inside the caller's transaction: it is published if and only if
  * that transaction commits. A repeated idempotencyKey returns the existing event instead of failing.
+ * The active trace context (an HTTP request's, a handler run's) is stored with it, so its handlers'
+ * runs continue that trace.
  */
 export async function writeEvent<TSchema extends AnySchema>(tx: EngineTx<TSchema>, input: EventInput): Promise<WrittenEvent> {
   const payload = JSON.stringify(input.payload ?? null);
   const inserted = await tx.execute<{ id: string; created_at: Date }>(sql`
-    insert into outbox (event_type, aggregate_id, tenant_id, payload, idempotency_key, available_at, priority)
+    insert into outbox (event_type, aggregate_id, tenant_id, payload, idempotency_key, available_at, priority, trace_context)
     values (${input.eventType}, ${input.aggregateId ?? null}, ${input.tenantId ?? null}, ${payload}::jsonb, ${input.idempotencyKey ?? null},
-      ${input.availableAt ? input.availableAt.toISOString() : null}::timestamptz, ${input.priority ?? null}::smallint)
+      ${input.availableAt ? input.availableAt.toISOString() : null}::timestamptz, ${input.priority ?? null}::smallint, ${activeTraceContext()}::jsonb)
     on conflict (idempotency_key) do nothing
     returning id, created_at`);
   const row = inserted[0];

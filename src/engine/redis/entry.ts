@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { fieldsOf } from "./fields.ts";
+import { fieldOf, fieldsOf } from "./fields.ts";
+import { parseCarrier, type TraceCarrier } from "../support/trace-context.ts";
 
 /** An event as it travels on a stream and reaches a handler. */
 export interface StreamEvent<P = unknown> {
@@ -13,9 +14,12 @@ export interface StreamEvent<P = unknown> {
   target: string | null;
 }
 
-export type EventFields = Omit<StreamEvent, "payload" | "target"> & { payload: string; target?: string | null };
+export type EventFields = Omit<StreamEvent, "payload" | "target"> & { payload: string; target?: string | null; trace?: TraceCarrier | null };
 
-/** Flat field list for XADD. The payload is kept as the JSON text it was stored as. */
+/**
+ * Flat field list for XADD. The payload is kept as the JSON text it was stored as; `traceparent`
+ * (and `tracestate`) only when the event has a trace context.
+ */
 export function encodeEvent(e: EventFields): string[] {
   const fields = [
     "id", e.id,
@@ -26,7 +30,16 @@ export function encodeEvent(e: EventFields): string[] {
     "payload", e.payload,
   ];
   if (e.target) fields.push("target", e.target);
+  if (e.trace) {
+    fields.push("traceparent", e.trace.traceparent);
+    if (e.trace.tracestate) fields.push("tracestate", e.trace.tracestate);
+  }
   return fields;
+}
+
+/** The trace context an entry carries, or null (none, or not a valid one). */
+export function decodeTrace(fields: readonly string[]): TraceCarrier | null {
+  return parseCarrier(fieldOf(fields, "traceparent"), fieldOf(fields, "tracestate"));
 }
 
 const uuid = z.uuid();

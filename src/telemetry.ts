@@ -21,12 +21,17 @@ export interface TracingOptions {
 }
 
 export interface Tracing {
-  /** Exports the spans still buffered, then unregisters the SDK: from then on nothing is recorded. */
-  shutdown(): Promise<void>;
+  /**
+   * Sends the spans still buffered, waiting for at most `timeoutMs` (a collector that does not
+   * answer must not hold the process past its kill timeout), then unregisters the SDK: from then on
+   * nothing is recorded. Defaults to 2 s.
+   */
+  shutdown(timeoutMs?: number): Promise<void>;
 }
 
 // The SDK reports a failing export every few seconds: one line a minute is enough to notice.
 const PROBLEM_INTERVAL_MS = 60_000;
+const SHUTDOWN_EXPORT_MS = 2_000;
 
 /**
  * Registers the OpenTelemetry SDK for this process (tracer provider, W3C trace-context propagation,
@@ -50,10 +55,13 @@ export function startTracing(opts: TracingOptions): Tracing | null {
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   trace.setGlobalTracerProvider(provider);
   return {
-    async shutdown() {
+    async shutdown(timeoutMs = SHUTDOWN_EXPORT_MS) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const given = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
       try {
-        await provider.shutdown();
+        await Promise.race([provider.shutdown(), given]);
       } finally {
+        clearTimeout(timer);
         trace.disable();
         propagation.disable();
         context.disable();

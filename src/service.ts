@@ -36,7 +36,7 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
   const log = createLogger({ level: config.LOG_LEVEL, service: config.SERVICE_NAME });
   const startedAt = Date.now();
   // Before anything that traces: without OTEL_EXPORTER_OTLP_ENDPOINT nothing is registered.
-  const tracing = startTracing({
+  const tracing = await startTracing({
     serviceName: config.SERVICE_NAME, version: pkg.version, instanceId: config.consumerName,
     endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, log: log.child({ component: "tracing" }),
   });

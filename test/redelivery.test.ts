@@ -46,7 +46,7 @@ test("a handler never runs more entries at once than its concurrency", async () 
   let maxRunning = 0;
   await ctx.startEngine([
     subscribe({
-      handler: "pool", eventType: "job.run", schema: job, options: { concurrency: 2 },
+      handler: "pool", eventType: "job.run", schema: job, options: { concurrency: 2, batchSize: 1 },
       handle: async (e, c) => {
         maxRunning = Math.max(maxRunning, ++running);
         await Bun.sleep(150);
@@ -55,7 +55,9 @@ test("a handler never runs more entries at once than its concurrency", async () 
       },
     }),
   ]);
-  for (let n = 0; n < 6; n++) await insertOutboxRow(ctx.sql, "job.run", { n });
+  // Published together (one statement) and one entry per slot (batchSize 1): two slots must run at
+  // once, however busy the machine. (Entries of one batch run one after another in its transaction.)
+  await ctx.sql`insert into outbox (event_type, payload) select 'job.run', jsonb_build_object('n', n) from generate_series(0, 5) n`;
   await waitFor("all six", async () => (await countEffects()) === 6);
   expect(maxRunning).toBe(2);
 });

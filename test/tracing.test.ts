@@ -27,8 +27,8 @@ afterEach(async () => {
 });
 
 /** Registers the SDK for this test, every span going to `exporter` as it ends. */
-function trace(): void {
-  tracing = startTracing({ serviceName: "orderstream-test", version: "test", exporter });
+async function trace(): Promise<void> {
+  tracing = await startTracing({ serviceName: "orderstream-test", version: "test", exporter });
 }
 
 const hex = (bytes: number) => crypto.getRandomValues(new Uint8Array(bytes)).reduce((s, b) => s + b.toString(16).padStart(2, "0"), "");
@@ -47,7 +47,7 @@ async function insertTraced(eventType: string, traceContext: unknown): Promise<s
 }
 
 test("one POST /orders is one trace: the request, publish order.created, inventory's run, publish order.confirmed, then notifications and analytics", async () => {
-  trace();
+  await trace();
   const api = await startTestApi(ctx, { tracing: true });
   const product = await createProduct(api, "tenant-1", "MUG", 5);
   // The caller's own trace: the request's span must continue it.
@@ -109,7 +109,7 @@ test("one POST /orders is one trace: the request, publish order.created, invento
 });
 
 test("a retry runs in a trace of its own that links to the context its entry carries, not as its child", async () => {
-  trace();
+  await trace();
   let runs = 0;
   await ctx.startEngine([subscribe({
     handler: "flaky", eventType: "job.run", schema: job,
@@ -142,7 +142,7 @@ test("a retry runs in a trace of its own that links to the context its entry car
 });
 
 test("a dead letter's retry runs in a trace of its own that links to the event's stored context", async () => {
-  trace();
+  await trace();
   let failing = true;
   await ctx.startEngine([subscribe({
     handler: "mailer", eventType: "job.run", schema: job,
@@ -184,7 +184,7 @@ test("without an SDK nothing is traced and writeEvent stores no context, but the
 });
 
 test("a trace_context that is not a valid traceparent is left out and its event delivered all the same", async () => {
-  trace();
+  await trace();
   await ctx.startEngine([subscribe({ handler: "noop", eventType: "job.run", schema: job, handle: async () => {} })]);
   const ids = [
     await insertTraced("job.run", { traceparent: "garbage" }),

@@ -114,3 +114,28 @@ test("a retried dead letter's entry deleted from the stream while it waits for i
   await Bun.sleep(500);
   expect(await effects()).toBe(1);
 });
+
+test("two copies of one event that both fail for good leave one open dead letter, whose retry applies the event once", async () => {
+  const { state, sub } = flaky();
+  const outcomes: string[] = [];
+  await ctx.startEngine([sub], { onOutcome: (r) => void outcomes.push(r.outcome) });
+  const api = await startTestApi(ctx, { engine: false });
+  const eventId = await insertOutboxRow(ctx.sql, "user.created", { userId: "u1" });
+  await waitFor("the dead letter", async () => (await readDeadLetters(ctx)).length === 1);
+  // The same event on the stream again (what a recovery from Redis data loss re-publishes), failing the same way.
+  const [row] = await ctx.sql`select event_type, payload::text as payload, created_at from outbox where id = ${eventId}`;
+  await ctx.redis.xadd(keys.stream(ctx.prefix, "user.created"), "*", "id", eventId, "type", "user.created", "occurredAt", new Date(row!.created_at).toISOString(), "payload", row!.payload);
+  await waitFor("the copy settled", async () => outcomes.filter((o) => o === "dead_lettered").length === 2);
+  await waitFor("the copy acked", async () => Number(((await ctx.redis.xpending(keys.stream(ctx.prefix, "user.created"), "mailer")) as [number])[0]) === 0);
+
+  const open = (await api.call("GET", "/dlq")).body.items as { id: string; eventId: string }[];
+  expect(open.map((i) => i.eventId)).toEqual([eventId]);
+  expect(await readDeadLetters(ctx)).toHaveLength(1);
+  expect((await ctx.sql`select count(*)::int as n from dead_letters`)[0]!.n).toBe(1);
+
+  state.failing = false;
+  expect((await api.call("POST", `/dlq/${open[0]!.id}/retry`)).status).toBe(202);
+  await waitFor("the retry processed", async () => (await effects()) === 1);
+  await Bun.sleep(300);
+  expect(await effects()).toBe(1);
+});

@@ -90,6 +90,10 @@ export const deadLetters = pgTable(
   (t) => [
     // A redelivery of one entry (a crash between recording and acking) records it once.
     uniqueIndex("dead_letters_entry_idx").on(t.handler, t.stream, t.entryId),
+    // One open dead letter per (handler, event): a second copy of the event on the stream (a
+    // recovery from Redis data loss re-publishes what was in flight) failing the same way is
+    // the same failure, not a second one for the operator to retry and apply twice.
+    uniqueIndex("dead_letters_open_event_idx").on(t.handler, t.eventId).where(sql`status = 'open' and event_id is not null`),
     // Lists page through one status newest first; recovery reads the open ones.
     index("dead_letters_status_idx").on(t.status, t.failedAt, t.id),
     index("dead_letters_event_idx").on(t.eventId),

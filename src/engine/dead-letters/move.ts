@@ -2,7 +2,7 @@ import type Redis from "ioredis";
 import type { Sql } from "../db.ts";
 import { keys } from "../redis/keys.ts";
 import { copyFields, removeCopyEntries } from "./copies.ts";
-import { findDeadLetterOfEntry, insertDeadLetters, setCopyEntryId, type DeadLetterRow } from "./row.ts";
+import { findDeadLetterOfEntry, findOpenDeadLetterOfEvent, insertDeadLetters, setCopyEntryId, type DeadLetterRow } from "./row.ts";
 
 export interface MoveDeps {
   sql: Sql;
@@ -28,7 +28,14 @@ export async function moveToDeadLetter(deps: MoveDeps, group: string, letter: De
   const { sql, redis, prefix } = deps;
   const [inserted] = await insertDeadLetters(sql, [letter]);
   const row = inserted ?? (await findDeadLetterOfEntry(sql, letter.handler, letter.stream, letter.entry_id));
-  if (!row) throw new Error(`dead letter for entry ${letter.entry_id} conflicted but was not found`);
+  if (!row) {
+    // Another copy of this event is dead-lettered and still open: that letter stands for both
+    // (its retry runs the event once), and whoever recorded it owns its Redis copy.
+    const open = letter.event_id === null ? undefined : await findOpenDeadLetterOfEvent(sql, letter.handler, letter.event_id);
+    if (!open) throw new Error(`dead letter for entry ${letter.entry_id} conflicted but was not found`);
+    await redis.xack(letter.stream, group, letter.entry_id);
+    return { id: open.id, dlqEntryId: open.dlq_entry_id };
+  }
   if (row.status !== "open" || row.dlq_entry_id) {
     // An operator already retried or deleted it (or its copy exists): only the ack was missing.
     await redis.xack(letter.stream, group, letter.entry_id);

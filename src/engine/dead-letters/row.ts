@@ -61,8 +61,8 @@ export function newDeadLetter(fields: Omit<DeadLetterRow, "id" | "failed_at" | "
 }
 
 /**
- * Inserts dead letters; one that repeats the (handler, stream, entry id) of a recorded one is
- * skipped. Returns the rows inserted, as stored. The one insert of `dead_letters`.
+ * Inserts dead letters; one that repeats the (handler, stream, entry id) of a recorded one, or
+ * the (handler, event) of an open one, is skipped. Returns the rows inserted, as stored. The one insert of `dead_letters`.
  */
 export async function insertDeadLetters(q: Q, rows: DeadLetterRow[]): Promise<DeadLetterRow[]> {
   if (rows.length === 0) return [];
@@ -78,6 +78,13 @@ export async function insertDeadLetters(q: Q, rows: DeadLetterRow[]): Promise<De
     insert into dead_letters ${q(values)}
     on conflict do nothing
     returning ${columns(q)}`;
+}
+
+/** The open dead letter of one event for one handler, or undefined. */
+export async function findOpenDeadLetterOfEvent(q: Q, handler: string, eventId: string): Promise<DeadLetterRow | undefined> {
+  const [row] = await q<DeadLetterRow[]>`
+    select ${columns(q)} from dead_letters where handler = ${handler} and event_id = ${eventId} and status = 'open'`;
+  return row;
 }
 
 /** The recorded dead letter of one stream entry for one handler, or undefined. */

@@ -20,7 +20,8 @@ export interface Child {
 export function spawnService(entry: string, env: Record<string, string>, label: string): Child {
   const proc: Subprocess<"ignore", "pipe", "pipe"> = Bun.spawn([process.execPath, entry], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+    // BUN_JSC_* (the JavaScript engine's tuning) passes through, so its effect on memory can be measured.
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("BUN_JSC_"))) as Record<string, string>, ...env },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",

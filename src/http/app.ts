@@ -1,4 +1,6 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { Hono } from "hono";
+import type { BlankEnv } from "hono/types";
 import { requestId } from "hono/request-id";
 import type Redis from "ioredis";
 import type { Config } from "../config.ts";
@@ -18,6 +20,7 @@ import { handlerRoutes } from "./handlers.ts";
 import { consoleRoutes } from "../console/routes.tsx";
 import { healthRoutes } from "./health.ts";
 import { httpMetrics, metricsRoutes } from "./metrics.ts";
+import { contractRoutes } from "./openapi.ts";
 import { orderRoutes } from "./orders.ts";
 import { productRoutes } from "./products.ts";
 import { tenantRoutes } from "./tenants.ts";
@@ -43,9 +46,9 @@ export interface AppDeps extends Database {
 const BUSINESS_ROUTES = ["/products", "/orders", "/tenants"] as const;
 
 /** The HTTP API, built from explicit dependencies so tests can call `app.request()` on their own. */
-export function createApp(deps: AppDeps): Hono {
+export function createApp(deps: AppDeps): OpenAPIHono<BlankEnv> {
   const metrics = deps.metrics ?? createMetrics({ sql: deps.sql, redis: deps.redis, prefix: deps.config.STREAM_PREFIX, version: deps.version });
-  const app = new Hono();
+  const app = new OpenAPIHono<BlankEnv>();
   // First: the request's span covers everything else, and is active while its events are written.
   if (deps.tracing) app.use(traceRequests({ serviceName: deps.config.SERVICE_NAME, version: deps.version }));
   app.use(httpMetrics({ metrics }));
@@ -84,7 +87,9 @@ export function createApp(deps: AppDeps): Hono {
   for (const path of ["/handlers", "/handlers/*", "/fleet"]) app.use(path, admin);
   app.route("/handlers", handlerRoutes(deps));
   app.route("/fleet", fleetRoutes(deps));
+  // HTML pages for people, not part of the JSON API: left out of the document.
   app.route("/ui", consoleRoutes(deps));
+  contractRoutes(app);
   return app;
 }
 

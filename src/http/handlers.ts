@@ -1,16 +1,10 @@
-import { Hono } from "hono";
-import { z } from "zod";
 import { readActivity } from "../console/activity.ts";
 import { listKnownHandlers } from "../console/known-handlers.ts";
 import { byHandler, pauseHandler, readHandlerStates, readPausedHandlers, resumeHandler } from "../console/reads/index.ts";
-import { line } from "../lib/validation.ts";
 import type { AppDeps } from "./app.ts";
 import { invalid, issuesToDetails, notFound } from "./errors.ts";
-import { validate } from "./validate.ts";
-
-const nameParam = z.object({ name: line(200) });
-const pauseBody = z.strictObject({ by: line(100).optional() });
-const activityQuery = z.strictObject({ minutes: z.coerce.number().int().min(1).max(120).default(60) });
+import { handlerActivityRoute, listHandlersRoute, PauseBody, pauseHandlerRoute, resumeHandlerRoute } from "./contract/handlers.ts";
+import { openApiRoutes } from "./validate.ts";
 
 /**
  * The handlers across the fleet (admin; the guard is applied in app.ts):
@@ -18,29 +12,29 @@ const activityQuery = z.strictObject({ minutes: z.coerce.number().int().min(1).m
  * - `GET /handlers/activity`: processed and failed per minute, latency p50/p99, for the charts;
  * - `POST /handlers/:name/pause` and `/resume`: the fleet-wide flag every machine honours.
  */
-export function handlerRoutes(deps: AppDeps): Hono {
+export function handlerRoutes(deps: AppDeps) {
   const { sql, redis } = deps;
   const prefix = deps.config.STREAM_PREFIX;
-  return new Hono()
-    .get("/", async (c) => {
+  return openApiRoutes()
+    .openapi(listHandlersRoute, async (c) => {
       const [streams, paused] = await Promise.all([readHandlerStates({ sql, redis, prefix }), readPausedHandlers(redis, prefix)]);
-      return c.json({ handlers: byHandler(streams, paused) });
+      return c.json({ handlers: byHandler(streams, paused) }, 200);
     })
-    .get("/activity", validate("query", activityQuery), async (c) => c.json(await readActivity(redis, prefix, c.req.valid("query"))))
-    .post("/:name/pause", validate("param", nameParam), async (c) => {
+    .openapi(handlerActivityRoute, async (c) => c.json(await readActivity(redis, prefix, c.req.valid("query")), 200))
+    .openapi(pauseHandlerRoute, async (c) => {
       const { name } = c.req.valid("param");
       const by = await optionalBy(c.req.raw);
       if (!(await listKnownHandlers(deps)).has(name)) throw notFound(`handler ${name}`);
       const info = await pauseHandler(redis, prefix, name, by ?? "api");
       deps.log.info("handler paused", { handler: name, by: info.by });
-      return c.json({ handler: name, paused: true, since: info.since, by: info.by });
+      return c.json({ handler: name, paused: true as const, since: info.since, by: info.by }, 200);
     })
-    .post("/:name/resume", validate("param", nameParam), async (c) => {
+    .openapi(resumeHandlerRoute, async (c) => {
       const { name } = c.req.valid("param");
       const wasPaused = await resumeHandler(redis, prefix, name);
       if (!wasPaused && !(await listKnownHandlers(deps)).has(name)) throw notFound(`handler ${name}`);
       if (wasPaused) deps.log.info("handler resumed", { handler: name });
-      return c.json({ handler: name, paused: false, wasPaused });
+      return c.json({ handler: name, paused: false as const, wasPaused }, 200);
     });
 }
 
@@ -57,7 +51,7 @@ async function optionalBy(req: Request): Promise<string | undefined> {
   } catch {
     throw invalid([{ path: "(body)", message: "malformed JSON" }], "the request body is not valid JSON");
   }
-  const parsed = pauseBody.safeParse(value);
+  const parsed = PauseBody.safeParse(value);
   if (!parsed.success) throw invalid(issuesToDetails(parsed.error.issues));
   return parsed.data.by;
 }

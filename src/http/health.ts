@@ -1,12 +1,14 @@
-import { Hono, type Context } from "hono";
+import type { Context } from "hono";
 import { countOpenDeadLetters, listSchedules, readOutboxBacklog, readStreamStates } from "../engine/index.ts";
 import { sharedResult } from "../lib/shared-result.ts";
 import { pingPostgres, pingRedis, probe } from "../metrics/probes.ts";
 import { summarizeQueues } from "../metrics/queues.ts";
 import type { AppDeps } from "./app.ts";
 import { isAdminRequest } from "./bearer.ts";
+import { healthRoute, liveRoute, queuesRoute, readyRoute } from "./contract/health.ts";
 import { ApiError } from "./errors.ts";
 import { consumerCheck, engineReadiness, recordedError, recoveryCheck, scheduleCheck, shown, whyFailed } from "./health-checks.ts";
+import { openApiRoutes } from "./validate.ts";
 
 /**
  * Health for Fly.io checks and people:
@@ -20,7 +22,7 @@ import { consumerCheck, engineReadiness, recordedError, recoveryCheck, scheduleC
  * request for HEALTH_CACHE_MS (a flood of probes costs one SCAN per second, not one each).
  * Errors never show credentials, and name hosts or ports only to a caller with the admin token.
  */
-export function healthRoutes(deps: AppDeps): Hono {
+export function healthRoutes(deps: AppDeps) {
   const { config, sql, redis } = deps;
   const ttl = config.HEALTH_CACHE_MS;
   const ping = sharedResult(() => Promise.all([probe(() => pingPostgres(sql)), probe(() => pingRedis(redis))]), ttl);
@@ -28,16 +30,17 @@ export function healthRoutes(deps: AppDeps): Hono {
   const queues = sharedResult(() => Promise.all([probe(() => readStreamStates(redis, config.STREAM_PREFIX)), probe(() => countOpenDeadLetters(sql))]), ttl);
   const detailed = (c: Context) => isAdminRequest(c, config.ADMIN_TOKEN);
 
-  return new Hono()
-    .get("/live", (c) => c.json({ status: "ok" }))
-    .get("/ready", async (c) => {
+  return openApiRoutes()
+    .openapi(liveRoute, (c) => c.json({ status: "ok" as const }, 200))
+    .openapi(readyRoute, async (c) => {
       const [postgres, redisCheck] = await ping();
       const engine = engineReadiness(deps.engine);
       const ok = postgres.ok && redisCheck.ok && engine.ok;
       const d = detailed(c);
-      return c.json({ status: ok ? "ok" : "unavailable", checks: { postgres: shown(postgres, d), redis: shown(redisCheck, d), engine } }, ok ? 200 : 503);
+      const body = { status: ok ? ("ok" as const) : ("unavailable" as const), checks: { postgres: shown(postgres, d), redis: shown(redisCheck, d), engine } };
+      return ok ? c.json(body, 200) : c.json(body, 503);
     })
-    .get("/", async (c) => {
+    .openapi(healthRoute, async (c) => {
       const [[postgres, redisCheck], [backlog, deadLetters, scheduleList]] = await Promise.all([ping(), backlogAndDeadLetters()]);
       const d = detailed(c);
       const relayStatus = deps.engine?.status().relay ?? null;
@@ -63,23 +66,21 @@ export function healthRoutes(deps: AppDeps): Hono {
       const recovery = recoveryCheck(deps.engine, d);
       const schedules = scheduleCheck(scheduleList, d);
       const status = !postgres.ok || !redisCheck.ok ? "down" : relay.ok && dlq.ok && recovery.ok && schedules.ok ? "ok" : "degraded";
-      return c.json(
-        {
-          status,
-          checks: { postgres: shown(postgres, d), redis: shown(redisCheck, d), relay, consumers: consumerCheck(deps.engine), dlq, recovery, schedules },
-          version: deps.version,
-          uptimeS: Math.round((Date.now() - deps.startedAt) / 1000),
-        },
-        status === "down" ? 503 : 200,
-      );
+      const body = {
+        status,
+        checks: { postgres: shown(postgres, d), redis: shown(redisCheck, d), relay, consumers: consumerCheck(deps.engine), dlq, recovery, schedules },
+        version: deps.version,
+        uptimeS: Math.round((Date.now() - deps.startedAt) / 1000),
+      } as const;
+      return status === "down" ? c.json(body, 503) : c.json(body, 200);
     })
-    .get("/queues", async (c) => {
+    .openapi(queuesRoute, async (c) => {
       const [streams, deadLetters] = await queues();
       if (!streams.ok || !deadLetters.ok) {
         const d = detailed(c);
         const why = [!streams.ok && `redis: ${whyFailed(streams, d)}`, !deadLetters.ok && `postgres: ${whyFailed(deadLetters, d)}`].filter(Boolean).join("; ");
         throw new ApiError(503, "unavailable", `cannot read the queues (${why})`);
       }
-      return c.json(summarizeQueues(streams.value, deadLetters.value));
+      return c.json(summarizeQueues(streams.value, deadLetters.value), 200);
     });
 }

@@ -1,8 +1,10 @@
-import { Hono, type MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import type { Metrics } from "../metrics/metrics.ts";
 import { bearerToken, sameSecret } from "./bearer.ts";
+import { metricsRoute } from "./contract/metrics.ts";
 import { ApiError, errorResponse } from "./errors.ts";
+import { openApiRoutes } from "./validate.ts";
 
 /**
  * GET /metrics: Prometheus text format (0.0.4), open or, with METRICS_TOKEN, for
@@ -11,17 +13,17 @@ import { ApiError, errorResponse } from "./errors.ts";
  * METRICS_PORT it is served on that port alone (app.ts, service.ts). The gauges are read at scrape
  * time with per-dependency time limits.
  */
-export function metricsRoutes({ metrics, token }: { metrics: Metrics; token: string | undefined }): Hono {
-  return new Hono().get("/", async (c) => {
+export function metricsRoutes({ metrics, token }: { metrics: Metrics; token: string | undefined }) {
+  return openApiRoutes().openapi(metricsRoute, async (c) => {
     if (token !== undefined) {
       const given = bearerToken(c);
       if (given === undefined || !sameSecret(given, token)) {
         c.header("WWW-Authenticate", 'Bearer realm="orderstream-metrics"');
-        return errorResponse(c, new ApiError(401, "unauthorized", "a valid metrics token is required: Authorization: Bearer <METRICS_TOKEN>"));
+        return errorResponse(c, new ApiError(401, "unauthorized", "a valid metrics token is required: Authorization: Bearer <METRICS_TOKEN>")) as never;
       }
     }
     const body = await metrics.scrape();
-    return c.body(body, 200, { "content-type": metrics.contentType, "cache-control": "no-store" });
+    return c.body(body, 200, { "content-type": metrics.contentType, "cache-control": "no-store" }) as never;
   });
 }
 

@@ -1,38 +1,34 @@
-import { Hono } from "hono";
-import { z } from "zod";
 import {
-  CATCH_UPS, checkSchedule, deleteSchedule, getSchedule, listSchedules, saveSchedule, ScheduleError, setSchedulePaused,
+  checkSchedule, deleteSchedule, getSchedule, listSchedules, saveSchedule, ScheduleError, setSchedulePaused,
 } from "../engine/index.ts";
-import { EVENT_TYPES, eventPayloadSchema, isEventType } from "../events/catalog.ts";
-import { line, storableJson } from "../lib/validation.ts";
+import { eventPayloadSchema, type EVENT_TYPES } from "../events/catalog.ts";
 import type { AppDeps } from "./app.ts";
+import {
+  deleteScheduleRoute, getScheduleRoute, listSchedulesRoute, pauseScheduleRoute, putScheduleRoute, resumeScheduleRoute,
+} from "./contract/schedules.ts";
 import { invalid, notFound } from "./errors.ts";
-import { requireJson, validate } from "./validate.ts";
-
-const nameParam = z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, "1 to 100 letters, digits, and . _ : -") });
-
-const definition = z.strictObject({
-  /** croner syntax with seconds. */
-  cron: line(200),
-  timezone: line(100).optional(),
-  eventType: z.string().refine(isEventType, { message: `unknown event type; known: ${EVENT_TYPES.join(", ")}` }),
-  payload: storableJson,
-  catchUp: z.enum(CATCH_UPS).optional(),
-});
+import { openApiRoutes } from "./validate.ts";
 
 /**
  * Recurring schedules (admin). Those declared in code are written at every start; these manage
  * them and add more. A schedule writes one event per due time across the fleet.
  */
-export function scheduleRoutes(deps: AppDeps): Hono {
-  return new Hono()
-    .get("/", async (c) => c.json({ items: await listSchedules(deps.sql) }))
-    .get("/:name", validate("param", nameParam), async (c) => {
+export function scheduleRoutes(deps: AppDeps) {
+  const pausing = (paused: boolean) => async (name: string) => {
+    const state = await setSchedulePaused(deps.sql, name, paused);
+    if (!state) throw notFound("schedule");
+    return state;
+  };
+  const pause = pausing(true);
+  const resume = pausing(false);
+  return openApiRoutes()
+    .openapi(listSchedulesRoute, async (c) => c.json({ items: await listSchedules(deps.sql) }, 200))
+    .openapi(getScheduleRoute, async (c) => {
       const found = await getSchedule(deps.sql, c.req.valid("param").name);
       if (!found) throw notFound("schedule");
-      return c.json(found);
+      return c.json(found, 200);
     })
-    .put("/:name", validate("param", nameParam), requireJson, validate("json", definition), async (c) => {
+    .openapi(putScheduleRoute, async (c) => {
       const { name } = c.req.valid("param");
       const body = c.req.valid("json");
       const eventType = body.eventType as (typeof EVENT_TYPES)[number];
@@ -46,16 +42,13 @@ export function scheduleRoutes(deps: AppDeps): Hono {
         throw err;
       }
       const existed = (await getSchedule(deps.sql, name)) !== undefined;
-      return c.json(await saveSchedule(deps.sql, def, "api"), existed ? 200 : 201);
+      const saved = await saveSchedule(deps.sql, def, "api");
+      return existed ? c.json(saved, 200) : c.json(saved, 201);
     })
-    .delete("/:name", validate("param", nameParam), async (c) => {
+    .openapi(deleteScheduleRoute, async (c) => {
       if (!(await deleteSchedule(deps.sql, c.req.valid("param").name))) throw notFound("schedule");
       return c.body(null, 204);
     })
-    .post("/:name/:action{pause|resume}", validate("param", nameParam.extend({ action: z.enum(["pause", "resume"]) })), async (c) => {
-      const { name, action } = c.req.valid("param");
-      const state = await setSchedulePaused(deps.sql, name, action === "pause");
-      if (!state) throw notFound("schedule");
-      return c.json(state);
-    });
+    .openapi(pauseScheduleRoute, async (c) => c.json(await pause(c.req.valid("param").name), 200))
+    .openapi(resumeScheduleRoute, async (c) => c.json(await resume(c.req.valid("param").name), 200));
 }

@@ -1,23 +1,34 @@
-import { zValidator } from "@hono/zod-validator";
-import type { MiddlewareHandler } from "hono";
-import type { z } from "zod";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Env, MiddlewareHandler } from "hono";
 import { invalid, issuesToDetails } from "./errors.ts";
 
-type Target = "json" | "query" | "param" | "header";
+type Target = "json" | "query" | "param" | "header" | "cookie" | "form";
 
-const ROOT: Record<Target, string> = { json: "(body)", query: "(query)", param: "(path)", header: "(headers)" };
+const ROOT: Record<Target, string> = { json: "(body)", query: "(query)", param: "(path)", header: "(headers)", cookie: "(cookies)", form: "(body)" };
 
 /**
- * Validates one part of the request with `schema`; a failure is a 400 `validation_failed` whose
- * details name each field (`items.0.quantity`).
+ * A route group whose routes are validated and documented from one createRoute definition. A
+ * failed validation is a 400 `validation_failed` whose details name each field
+ * (`items.0.quantity`), the same error every other refusal of the API has.
  */
-export function validate<T extends Target, S extends z.ZodType>(target: T, schema: S) {
-  return zValidator(target, schema, (result) => {
-    if (!result.success) throw invalid(issuesToDetails(result.error.issues, ROOT[target]));
+export function openApiRoutes<E extends Env = Env>(): OpenAPIHono<E> {
+  return new OpenAPIHono<E>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const details = issuesToDetails(result.error.issues, ROOT[result.target as Target] ?? "(request)");
+        // Headers arrive lower-cased; the error names them as the document does (Idempotency-Key).
+        throw invalid(result.target === "header" ? details.map((d) => ({ ...d, path: headerName(d.path) })) : details);
+      }
+    },
   });
 }
 
-/** JSON bodies only: a body sent as a form or without a type is refused with a clear message. */
+const headerName = (path: string) => path.replace(/(^|-)([a-z])/g, (_, dash: string, letter: string) => dash + letter.toUpperCase());
+
+/**
+ * JSON bodies only: a body sent as a form or without a type is refused with a clear message.
+ * Runs before the body's validator (route middleware comes first), so the refusal is always this one.
+ */
 export const requireJson: MiddlewareHandler = async (c, next) => {
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
@@ -25,4 +36,3 @@ export const requireJson: MiddlewareHandler = async (c, next) => {
   }
   await next();
 };
-

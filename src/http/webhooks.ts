@@ -1,4 +1,4 @@
-import { Hono, type Context, type MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { shopeeWebhookId, verifyShopeePush } from "../webhooks/verify-shopee.ts";
 import { verifyStandardWebhook, withinTolerance, WEBHOOK_TOLERANCE_S, type SignatureCheck } from "../webhooks/verify-standard.ts";
 import { decodeBody, parseShopeeBody, parseWebhookBody, WEBHOOK_ID } from "../webhooks/parse-webhook.ts";
@@ -6,7 +6,9 @@ import { storeWebhook, type IncomingWebhook } from "../webhooks/store-webhook.ts
 import { findWebhook, webhookView } from "../webhooks/webhook-store.ts";
 import { allowsType } from "../webhooks/scopes.ts";
 import type { AppDeps } from "./app.ts";
+import { getWebhookRoute, receiveWebhookRoute } from "./contract/webhooks.ts";
 import { ApiError, forbidden, invalid, notFound } from "./errors.ts";
+import { openApiRoutes } from "./validate.ts";
 
 const SHOPEE = "shopee";
 const PROVIDER = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -21,11 +23,11 @@ const refuse = (check: SignatureCheck & { ok: false }) => new ApiError(401, "inv
  * again is a 200 duplicate that stores nothing.
  * GET /webhooks/:provider/:webhookId (admin): the stored row and its status.
  */
-export function webhookRoutes(deps: AppDeps, admin: MiddlewareHandler): Hono {
+export function webhookRoutes(deps: AppDeps, admin: MiddlewareHandler) {
   const { WEBHOOK_SECRETS, WEBHOOK_SCOPES, SHOPEE_PARTNER_KEY, SHOPEE_CALLBACK_URL } = deps.config;
-  return new Hono()
-    .post("/:provider", async (c) => {
-      const provider = c.req.param("provider");
+  return openApiRoutes()
+    .openapi(receiveWebhookRoute, async (c) => {
+      const provider = c.req.param("provider") as string;
       const key = WEBHOOK_SECRETS.get(provider);
       const partnerKey = provider === SHOPEE ? SHOPEE_PARTNER_KEY : undefined;
       if (!key && !partnerKey) throw notFound("webhook provider");
@@ -41,16 +43,16 @@ export function webhookRoutes(deps: AppDeps, admin: MiddlewareHandler): Hono {
       }
       const stored = await storeWebhook(deps.db, deps.engine?.relay ?? undefined, incoming);
       return stored.duplicate
-        ? c.json({ received: true, duplicate: true }, 200)
-        : c.json({ received: true, id: stored.id, duplicate: false }, 202);
+        ? c.json({ received: true as const, duplicate: true as const }, 200)
+        : c.json({ received: true as const, id: stored.id, duplicate: false as const }, 202);
     })
-    .get("/:provider/:webhookId", admin, async (c) => {
+    .openapi({ ...getWebhookRoute, middleware: [admin] }, async (c) => {
       const { provider, webhookId } = c.req.param();
       // Nothing else is ever stored, and a decoded NUL must not reach PostgreSQL.
       if (!PROVIDER.test(provider) || !WEBHOOK_ID.test(webhookId)) throw notFound("webhook");
       const row = await findWebhook(deps.db, provider, webhookId);
       if (!row) throw notFound("webhook");
-      return c.json(webhookView(row));
+      return c.json(webhookView(row), 200);
     });
 }
 

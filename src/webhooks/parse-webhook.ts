@@ -16,8 +16,8 @@ export function isAppliedType(type: string): type is AppliedType {
 }
 
 // Open objects: senders add fields (Standard Webhooks bodies carry `timestamp` too).
-const envelope = z.object({ type: line(200) });
-const shopeeEnvelope = z.object({ code: z.number().int().min(0).max(1_000_000), timestamp: z.number().int().min(0) });
+export const envelope = z.object({ type: line(200) });
+export const shopeeEnvelope = z.object({ code: z.number().int().min(0).max(1_000_000), timestamp: z.number().int().min(0) });
 
 /** A delivery id as stored and echoed: printable ASCII, so it needs no trimming or escaping. */
 export const WEBHOOK_ID = /^[\x21-\x7E]{1,255}$/;

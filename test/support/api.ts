@@ -6,6 +6,7 @@ import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
 import type { Transport } from "../../src/notifications/transport.ts";
 import type { Subscription } from "../../src/engine/delivery/subscribe.ts";
 import type { TestContext } from "./context.ts";
+import { checkContract } from "./contract.ts";
 
 export interface TestApi {
   app: Hono;
@@ -44,6 +45,8 @@ export async function startTestApi(
     ...(opts.subscriptions ? {} : { knownEventTypes: subscriptions.map((s) => s.eventType) }),
   });
   const app = createApp({ ...appDeps, config, engine, log: ctx.log, version: "test", startedAt: Date.now(), metrics, ...(opts.tracing ? { tracing: true } : {}) });
+  // Every response a test receives, through call() or app.request(), must match the document.
+  checkContract(app);
   return {
     app,
     engine,

@@ -34,7 +34,7 @@ const ListQuery = z
     handler: name().optional(),
     ...search,
     status: z.enum([...STATUSES, "any"]).optional().openapi({ description: "Defaults to `open`." }),
-    limit: z.coerce.number().int().min(1).max(500).default(50).openapi({ type: "integer" }),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
     cursor: z
       .string()
       .transform((text, ctx) => decodeCursor(text) ?? (ctx.addIssue({ code: "custom", message: "not a cursor from an earlier page" }), z.NEVER))

@@ -63,7 +63,7 @@ export const EventTrace = z
 
 const LookupQuery = z.strictObject({
   aggregateId: line(255).openapi({ example: "0b9a7f3e-5c1d-4e2f-9a8b-7c6d5e4f3a21" }),
-  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ type: "integer" }),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 
 const tags = ["Events"];

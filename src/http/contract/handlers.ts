@@ -4,7 +4,7 @@ import { errorResponses, jsonResponse, schemaOnly, SECURITY, timestamp } from ".
 
 export const HandlerNameParam = z.object({ name: line(200).openapi({ param: { name: "name", in: "path" }, example: "inventory" }) });
 export const PauseBody = z.strictObject({ by: line(100).optional().openapi({ description: "Who paused it. Defaults to `api`." }) });
-const ActivityQuery = z.strictObject({ minutes: z.coerce.number().int().min(1).max(120).default(60).openapi({ type: "integer" }) });
+const ActivityQuery = z.strictObject({ minutes: z.coerce.number().int().min(1).max(120).default(60) });
 
 const Pause = z.object({ since: timestamp(), by: z.string() });
 

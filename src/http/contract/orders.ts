@@ -1,12 +1,15 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { address } from "../../events/catalog.ts";
+import { COUNTRY_CODES } from "../../lib/countries.ts";
 import { identifier, money, text } from "../../lib/validation.ts";
 import { requireJson } from "../validate.ts";
 import { errorResponse, errorResponses, IdParam, jsonBody, jsonResponse, reuse, SECURITY, timestamp } from "./shared.ts";
 
-const price = () => reuse(money).openapi({ description: "Major units, at most two decimals.", multipleOf: 0.01 });
+const price = () => reuse(money).openapi({ description: "Major units, at most two decimals (a multiple of 0.01)." });
 
-export const Address = reuse(address).openapi("Address", {
+export const Address = reuse(address).extend({
+  country: reuse(address.shape.country).openapi({ enum: [...COUNTRY_CODES], description: "An ISO 3166-1 alpha-2 code.", example: "TR" }),
+}).openapi("Address", {
   example: { firstName: "John", lastName: "Doe", address1: "123 Main St", city: "Istanbul", postalCode: "34000", country: "TR" },
 });
 

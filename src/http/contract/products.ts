@@ -8,7 +8,7 @@ export const NewProduct = z
     tenantId: identifier(),
     sku: identifier(100),
     name: line(200),
-    price: reuse(money).openapi({ description: "Major units, at most two decimals.", multipleOf: 0.01 }),
+    price: reuse(money).openapi({ description: "Major units, at most two decimals (a multiple of 0.01)." }),
     stock: z.number().int().min(0).max(2_147_483_647),
   })
   .openapi("NewProduct", { example: { tenantId: "tenant-123", sku: "MUG-1", name: "Mug", price: 12.5, stock: 40 } });

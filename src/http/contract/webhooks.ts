@@ -3,7 +3,7 @@ import { envelope, shopeeEnvelope } from "../../webhooks/parse-webhook.ts";
 import { anyJson, errorResponse, errorResponses, jsonResponse, reuse, schemaOnly, SECURITY, timestamp } from "./shared.ts";
 
 const ProviderParams = z.object({
-  provider: z.string().openapi({ param: { name: "provider", in: "path" }, description: "A provider of WEBHOOK_SECRETS, or `shopee`.", example: "acme" }),
+  provider: z.string().min(1).openapi({ param: { name: "provider", in: "path" }, description: "A provider of WEBHOOK_SECRETS, or `shopee`.", example: "acme" }),
 });
 
 // Read by the handler after the signature is checked; documented here, never refused by a validator first.
@@ -57,7 +57,7 @@ export const getWebhookRoute = createRoute({
   summary: "Read a stored webhook",
   description: "The stored row: status, retries, last error, result and payload.",
   request: {
-    params: ProviderParams.extend({ webhookId: z.string().openapi({ param: { name: "webhookId", in: "path" }, example: "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W" }) }),
+    params: ProviderParams.extend({ webhookId: z.string().min(1).openapi({ param: { name: "webhookId", in: "path" }, example: "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W" }) }),
   },
   responses: { 200: jsonResponse(WebhookRow, "The webhook."), ...errorResponses(401, 404) },
 });

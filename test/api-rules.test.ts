@@ -6,6 +6,7 @@ import { createApp } from "../src/http/app.ts";
 import { startTestApi, type TestApi } from "./support/api.ts";
 import { createTestContext, type TestContext } from "./support/context.ts";
 import { countRows } from "./support/db.ts";
+import { checkContract } from "./support/contract.ts";
 
 let ctx: TestContext;
 let api: TestApi;
@@ -88,6 +89,7 @@ test("a chunked body within MAX_BODY_BYTES, sent in many small pieces, is read w
 test("with PostgreSQL unreachable, writes answer 503 unavailable without leaking the URL", async () => {
   const down = createDatabase("postgres://orderstream:s3cret-pw@127.0.0.1:1/none", { max: 1, connectTimeout: 2 });
   const app = createApp({ ...down, config: ctx.config(), redis: ctx.redis, engine: null, log: ctx.log, version: "test", startedAt: Date.now() });
+  checkContract(app);
   try {
     const res = await app.request("/products", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(product) });
     expect(res.status).toBe(503);

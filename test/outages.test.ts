@@ -15,6 +15,7 @@ import { killProcesses, startProcess } from "./support/process.ts";
 import { privatePostgres } from "./support/private-postgres.ts";
 import { freePort, killPrivateRedis, privateRedis } from "./support/private-redis.ts";
 import { createProduct, orderBody, waitForStatus } from "./support/shop.ts";
+import { checkContract } from "./support/contract.ts";
 
 let ctx: TestContext;
 const closers: (() => Promise<unknown> | void)[] = [];
@@ -34,6 +35,8 @@ async function serviceOn(redisUrl: string): Promise<{ api: TestApi; engine: Engi
   const engine = await ctx.startEngine(createSubscriptions({ db: ctx.db, log: ctx.log }), { redis });
   closers.push(() => engine.stop());
   const app: Hono = createApp({ db: ctx.db, sql: ctx.sql, redis, config: ctx.config(), engine, log: ctx.log, version: "test", startedAt: Date.now() });
+  // Answers during an outage keep to the documented contract too.
+  checkContract(app);
   const call: TestApi["call"] = async (method, path, body) => {
     const res = await app.request(path, { method, headers: { "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     const text = await res.text();

@@ -76,3 +76,10 @@ test("the contract check reports an undocumented status, a wrong content type an
   // Routes outside the document (the console, an unknown path) are the drift test's business.
   expect(contract.check("GET", "/ui/dlq", { status: 200, contentType: "text/html", body: "<html>" })).toEqual([]);
 });
+
+test("a Content-Type the body validator does not take as JSON is the usual 400 naming the body, not a 415", async () => {
+  for (const type of ["application/json ; charset=utf-8", "application/vnd_x+json", "application/json;"]) {
+    const res = await api.call("POST", "/api-keys", { tenantId: "t1" }, { "content-type": type });
+    expect({ type, status: res.status, code: res.body.error.code, path: res.body.error.details[0].path }).toEqual({ type, status: 400, code: "validation_failed", path: "(body)" });
+  }
+});

@@ -64,6 +64,8 @@ export function errorHandler(log: Logger): ErrorHandler {
     if (thrown instanceof HTTPException) {
       if (thrown.status === 400) return errorResponse(c, invalid([{ path: "(body)", message: "malformed JSON" }], "the request body is not valid JSON"));
       if (thrown.status === 413) return errorResponse(c, new ApiError(413, "payload_too_large", "the request body is too large"));
+      // A Content-Type the route's body validator does not take as JSON (`application/json ;x=y`).
+      if (thrown.status === 415) return errorResponse(c, invalid([{ path: "(body)", message: "expected a JSON body with Content-Type: application/json" }], "the request body must be JSON"));
       if (thrown.status === 401) {
         // The challenge a 401 must carry (RFC 9110 §11.6.1), as the auth middleware wrote it.
         const challenge = thrown.res?.headers.get("www-authenticate");

@@ -116,14 +116,25 @@ function mutationsOf(doc: unknown, op: Operation): [string, Mutation][] {
       : p.in === "query" ? { ...r, query: [...r.query.filter(([k]) => k !== p.name), [p.name, String(v)]] } : { ...r, headers: { ...r.headers, [p.name]: String(v) } };
     out.push([`${p.in} ${p.name} out of bounds`, (r) => fc.constantFrom(...bad).map((v) => put(r, v))]);
   }
-  if (op.params.some((p) => p.in === "query")) out.push(["an unknown query parameter", (r) => fc.constant({ ...r, query: [...r.query, ["unknownParam", "1"]] })]);
+  for (const p of op.params.filter((p) => p.in === "path")) {
+    // Raw, as a client may send them: a NUL (PostgreSQL refuses it in text) and broken percent-encoding.
+    out.push([`path ${p.name} with a NUL or broken escape`, (r) => fc.constantFrom("a%00b", "%E0%A4%A", "%", "..%2f..%2f").map((v) => ({ ...r, path: replaceSegment(op.template, r.path, p.name, v) }))]);
+  }
+  const query = op.params.filter((p) => p.in === "query");
+  if (query.length) {
+    out.push(["an unknown query parameter", (r) => fc.constant({ ...r, query: [...r.query, ["unknownParam", "1"]] })]);
+    out.push(["a repeated query parameter", (r) => fc.constantFrom(...query).map((p) => ({ ...r, query: [...r.query.filter(([k]) => k !== p.name), [p.name, "1"], [p.name, "2"]] as [string, string][] }))]);
+  }
   const body = op.body && resolve(doc, op.body.schema);
   if (op.body && body) {
     out.push(["malformed JSON", (r) => fc.constant({ ...withoutBody(r), raw: '{"broken": ', headers: { ...r.headers, "content-type": "application/json" } })]);
     out.push(["a body that is not JSON by its type", (r) => fc.constant({ ...withoutBody(r), raw: "a=1&b=2", headers: { ...r.headers, "content-type": "text/plain" } })]);
     out.push(["a body that is not an object", (r) => fc.constantFrom([], 42, "text", null).map((v) => ({ ...r, json: v }))]);
     for (const key of body.required ?? []) out.push([`body without ${key}`, (r) => fc.constant({ ...r, json: omit(asObject(r.json), key) })]);
-    if (body.additionalProperties === false) out.push(["an unknown body field", (r) => fc.constant({ ...r, json: { ...asObject(r.json), unknownField: 1 } })]);
+    if (body.additionalProperties === false) {
+      out.push(["an unknown body field", (r) => fc.constant({ ...r, json: { ...asObject(r.json), unknownField: 1 } })]);
+      out.push(["a __proto__ body field", (r) => fc.constant({ ...r, raw: `${JSON.stringify(asObject(r.json)).slice(0, -1)}${Object.keys(asObject(r.json)).length ? "," : ""}"__proto__":{"admin":true}}`, headers: { ...r.headers, "content-type": "application/json" } })]);
+    }
     for (const [key, prop] of Object.entries(body.properties ?? {})) {
       const wrong = wrongType(doc, prop);
       if (wrong.length) out.push([`body ${key} of the wrong type`, (r) => fc.constantFrom(...wrong).map((v) => ({ ...r, json: { ...asObject(r.json), [key]: v } }))]);

@@ -75,6 +75,7 @@ try {
     });
     const diff = changed(before, await snapshot(sql, redis, service.prefix));
     if (diff.length) fail(op.id, `refused requests changed stored data: ${diff.join(", ")}`);
+    assertRunning();
   }
   console.log(`invalid requests done after ${elapsed()}`);
   const validStarted = Date.now();
@@ -91,6 +92,7 @@ try {
     const problems = await send(proxy.url, req, service.webhookSecret).then((res) => (record(id, res.status), checkValid(contract, req, res)), (err) => [`no answer: ${err}`]);
     for (const p of problems) fail(id, `${label(req)}: ${p}`);
   });
+  assertRunning();
   console.log(`valid requests through Prism done after ${elapsed()} (${((Date.now() - validStarted) / 1000).toFixed(1)} s)`);
   if (Date.now() > deadline) console.error(`stopped at the time limit (${MAX_SECONDS} s)`);
 } finally {
@@ -98,6 +100,13 @@ try {
   redis.disconnect();
   await service.stop();
   await Bun.file(docPath).delete().catch(() => {});
+}
+
+/** A process that died mid-run would turn every later case into a failure: stop with its last words. */
+function assertRunning(): void {
+  for (const [name, child] of [["the service", service.child], ["Prism (--errors)", proxy.child], ["Prism", lax.child]] as const) {
+    if (child.proc.exitCode !== null) throw new Error(`${name} exited (${child.proc.exitCode}):\n${child.output.slice(-15).join("\n")}`);
+  }
 }
 
 function label(req: Req): string {

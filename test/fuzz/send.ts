@@ -37,9 +37,15 @@ export function checkValid(contract: Contract, req: Req, res: Sent): string[] {
 /**
  * Whether Prism can carry `req` unchanged: it parses a JSON body and sends it re-serialised, so a
  * body that is not JSON, or JSON null or a string (which it would send without quotes, or not at
- * all), goes straight to the service instead.
+ * all), goes straight to the service instead; so does a path with a broken percent-escape, which
+ * ends the Prism process (an uncaught URIError).
  */
 export function prismCarries(req: Req): boolean {
+  try {
+    decodeURIComponent(req.path);
+  } catch {
+    return false;
+  }
   return req.raw === undefined ? req.json !== null && typeof req.json !== "string" : !/json/i.test(req.headers["content-type"] ?? "");
 }
 

@@ -7,9 +7,13 @@ import { toError, isUnavailableError } from "../engine/index.ts";
 
 export { issuesToDetails } from "../lib/validation.ts";
 
-export type ErrorCode =
-  | "validation_failed" | "unauthorized" | "invalid_signature" | "forbidden" | "not_found" | "conflict"
-  | "idempotency_key_reused" | "price_changed" | "payload_too_large" | "unavailable" | "internal";
+/** Every error code the API answers with (the document's `Error.code` enum is this list). */
+export const ERROR_CODES = [
+  "validation_failed", "unauthorized", "invalid_signature", "forbidden", "not_found", "conflict",
+  "idempotency_key_reused", "price_changed", "payload_too_large", "unavailable", "internal",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export type ErrorDetail = FieldProblem;
 

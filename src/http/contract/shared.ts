@@ -1,12 +1,8 @@
 import { z } from "@hono/zod-openapi";
+import { ERROR_CODES } from "../errors.ts";
 
 // What every operation of the document shares: the one error body, its responses by status, the
 // security requirements and the common parameters. The route files compose these.
-
-const ERROR_CODES = [
-  "validation_failed", "unauthorized", "invalid_signature", "forbidden", "not_found", "conflict",
-  "idempotency_key_reused", "price_changed", "payload_too_large", "unavailable", "internal",
-] as const;
 
 /** The one error body of the API (src/http/errors.ts, errorResponse). */
 export const ErrorBody = z

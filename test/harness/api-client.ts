@@ -49,6 +49,13 @@ export function createApiClient({ endpoints, concurrency = 32, timeoutMs = 60_00
     }
     const res = await fetch(base + path, init);
     const text = await res.text();
+    // A process SIGKILLed while it answers can leave the status line and headers without the
+    // body: that is a lost answer like any network failure (sent again, under the same
+    // Idempotency-Key where the request has one), not an empty success.
+    const length = Number(res.headers.get("content-length") ?? Number.NaN);
+    if ((Number.isFinite(length) && Buffer.byteLength(text) < length) || (text === "" && res.status !== 204)) {
+      throw new Error(`${res.status} answer cut off after ${Buffer.byteLength(text)} bytes`);
+    }
     let parsed: unknown = text;
     try {
       parsed = text ? JSON.parse(text) : null;

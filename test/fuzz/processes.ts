@@ -1,8 +1,8 @@
 import type { Subprocess } from "bun";
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
+import { freePort } from "../support/private-redis.ts";
 
 // The live service the fuzz run talks to (a real `bun src/main.ts` with its own database, Redis
 // prefix, port and admin token, as in production) and Stoplight Prism in front of it.
@@ -38,17 +38,6 @@ function spawn(cmd: string[], env: Record<string, string>): Child {
       clearTimeout(killed);
     },
   };
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitUntil(what: string, check: () => Promise<boolean>, child: Child, timeoutMs: number): Promise<void> {

@@ -38,9 +38,18 @@ const WHY: Record<number, string> = {
   503: "PostgreSQL or Redis is unreachable (`unavailable`); retry shortly.",
 };
 
+/** Every answer carries it (the one given in the request, or a new one): quote it when reporting a problem. */
+const responseHeaders = {
+  "X-Request-Id": {
+    description: "The request's id: the caller's own `X-Request-Id` when it sent a valid one, else a new UUID. It is the `requestId` of an error body and of the log line of a request that failed.",
+    schema: { type: "string" as const, example: "5f0c1e2a-3b4d-4c5e-8f60-718293a4b5c6" },
+  },
+};
+
 /** An error response with the shared body, described by `why` (or the usual reason for `status`). */
 export const errorResponse = (status: number, why?: string) => ({
   description: why ?? WHY[status] ?? "An error.",
+  headers: responseHeaders,
   content: { "application/json": { schema: ErrorBody } },
 });
 
@@ -54,6 +63,7 @@ export function errorResponses<const S extends readonly number[]>(...statuses: S
 /** A JSON response whose body is `schema`. */
 export const jsonResponse = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
+  headers: responseHeaders,
   content: { "application/json": { schema } },
 });
 

@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
+import { ensureDatabase } from "../src/db/migrate.ts";
 import { keys } from "../src/engine/redis/keys.ts";
 import { createTestContext, TEST_DATABASE_URL, waitFor, type TestContext } from "./support/context.ts";
 import { killProcesses, startProcess } from "./support/process.ts";
@@ -72,6 +73,17 @@ test("MIGRATE_ON_START creates and migrates a missing database, serves health, a
   child.kill("SIGTERM");
   expect(await child.waitForExit()).toBe(0);
 }, 20_000);
+
+test("machines (or parallel test files) creating one missing database at the same moment all go on: no 'already exists' failure", async () => {
+  for (let round = 0; round < 5; round++) {
+    const name = `orderstream_race_${randomBytes(5).toString("hex")}`;
+    databasesToDrop.push(name);
+    const url = new URL(TEST_DATABASE_URL);
+    url.pathname = `/${name}`;
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => ensureDatabase(url.toString())));
+    expect(results.filter((r) => r.status === "rejected").map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+  }
+});
 
 test("a second process with the same CONSUMER_NAME waits for the name and consumes only after the first stops", async () => {
   const first = startProcess(ctx, { env: { CONSUMER_NAME: "same" }, label: "first" });

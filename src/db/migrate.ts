@@ -19,7 +19,9 @@ export async function ensureDatabase(url: string): Promise<void> {
     const [row] = await sql`select 1 as found from pg_database where datname = ${name}`;
     if (row) return;
     await sql.unsafe(`create database "${name.replaceAll('"', '""')}"`).catch((err: { code?: string }) => {
-      if (err.code !== "42P04") throw err; // created by a concurrent caller
+      // Created by a concurrent caller: "already exists", or, when both got past the check at
+      // once, the unique violation of the catalog's index on database names.
+      if (err.code !== "42P04" && err.code !== "23505") throw err;
     });
   } finally {
     await sql.end({ timeout: 1 });

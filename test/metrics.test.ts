@@ -86,13 +86,13 @@ test("/metrics after events flow: published, processed by handler and outcome, r
   });
   for (let i = 0; i < 3; i++) await insertOutboxRow(ctx.sql, "user.created", { userId: `u${i}` });
   await insertOutboxRow(ctx.sql, "audit.logged", { n: 1 }); // no handler here
-  await waitFor("every outcome", async () => {
+  const audit = keys.stream(ctx.prefix, "audit.logged");
+  await waitFor("every outcome, and the unhandled event published", async () => {
     const [row] = await ctx.sql<{ n: number }[]>`select count(*)::int as n from effects`;
-    return row!.n === 6 && (await ctx.redis.xlen(keys.deadLetters(ctx.prefix))) === 3;
+    return row!.n === 6 && (await ctx.redis.xlen(keys.deadLetters(ctx.prefix))) === 3 && (await ctx.redis.xlen(audit)) === 1;
   });
 
   // Scrape-time sources: a lagging group on another stream, open dead letters in PostgreSQL.
-  const audit = keys.stream(ctx.prefix, "audit.logged");
   await ctx.redis.xgroup("CREATE", audit, "auditor", "0");
   const paid = keys.stream(ctx.prefix, "order.paid");
   await ctx.sql`insert into dead_letters (event_type, handler, stream, entry_id, reason, error, attempts, payload)

@@ -33,6 +33,10 @@ export class ApiError extends Error {
 export const notFound = (what: string) => new ApiError(404, "not_found", `${what} not found`);
 export const conflict = (message: string) => new ApiError(409, "conflict", message);
 export const invalid = (details: ErrorDetail[], message = "the request is invalid") => new ApiError(400, "validation_failed", message, details);
+
+/** A body that is not JSON (by its Content-Type): the one refusal every route with a body gives. */
+export const notJsonBody = () =>
+  invalid([{ path: "(body)", message: "expected a JSON body with Content-Type: application/json" }], "the request body must be JSON");
 export const forbidden = (message: string, details?: ErrorDetail[]) => new ApiError(403, "forbidden", message, details);
 
 /** The one place where a domain error becomes a status and an error code. */
@@ -68,8 +72,9 @@ export function errorHandler(log: Logger): ErrorHandler {
     if (thrown instanceof HTTPException) {
       if (thrown.status === 400) return errorResponse(c, invalid([{ path: "(body)", message: "malformed JSON" }], "the request body is not valid JSON"));
       if (thrown.status === 413) return errorResponse(c, new ApiError(413, "payload_too_large", "the request body is too large"));
-      // A Content-Type the route's body validator does not take as JSON (`application/json ;x=y`).
-      if (thrown.status === 415) return errorResponse(c, invalid([{ path: "(body)", message: "expected a JSON body with Content-Type: application/json" }], "the request body must be JSON"));
+      // The generated body validator's own refusal of a Content-Type; requireJson refuses the same
+      // types first on every route with a body, so this only keeps a route without it consistent.
+      if (thrown.status === 415) return errorResponse(c, notJsonBody());
       if (thrown.status === 401) {
         // The challenge a 401 must carry (RFC 9110 §11.6.1), as the auth middleware wrote it.
         const challenge = thrown.res?.headers.get("www-authenticate");

@@ -44,6 +44,22 @@ const schema = z.object({
   CONSUMER_BATCH_SIZE: int(100, 1),
   DATABASE_POOL_SIZE: int(20, 2),
   CLAIM_IDLE_MS: int(15_000, 100),
+  /** Partitions of every event type's stream (README "Partitions"). */
+  STREAM_PARTITIONS: int(1, 1).pipe(z.number().max(1024)),
+  /** Per type overrides: `order.created=16,user.created=4`. */
+  STREAM_PARTITIONS_BY_TYPE: z.string().default("").transform((value, ctx) => {
+    const out: Record<string, number> = {};
+    for (const part of value.split(",").map((p) => p.trim()).filter(Boolean)) {
+      const m = /^([^=\s{}]+)=(\d+)$/.exec(part);
+      const n = m ? Number(m[2]) : NaN;
+      if (!m || n < 1 || n > 1024) {
+        ctx.addIssue({ code: "custom", message: `"${part}": expected <event type>=<partitions from 1 to 1024>, comma-separated` });
+        return z.NEVER;
+      }
+      out[m[1]!] = n;
+    }
+    return out;
+  }),
   READ_BLOCK_MS: int(2_000, 10),
   CONSUMER_STALE_MS: duration("1h"),
   MAINTENANCE_CRON: z.string().min(1).default("*/30 * * * * *"),
@@ -166,6 +182,7 @@ export function engineOptions(config: Config): Omit<EngineOptions, "db" | "redis
     },
     relay: { cron: config.RELAY_CRON, batchSize: config.RELAY_BATCH_SIZE, concurrency: config.RELAY_CONCURRENCY },
     claimIdleMs: config.CLAIM_IDLE_MS,
+    partitions: { count: config.STREAM_PARTITIONS, byType: config.STREAM_PARTITIONS_BY_TYPE },
     readBlockMs: config.READ_BLOCK_MS,
     retentionMs: config.OUTBOX_RETENTION,
     consumerStaleMs: config.CONSUMER_STALE_MS,

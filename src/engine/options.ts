@@ -5,6 +5,7 @@ import type { OutcomeReport } from "./delivery/outcome.ts";
 import type { HandlerOptions, Subscription } from "./delivery/subscribe.ts";
 import type { PublishedCounts } from "./outbox/relay.ts";
 import type { ScheduleDef } from "./schedules/define.ts";
+import type { LayoutOptions } from "./partitions/layout.ts";
 import { silentLogger, type Logger } from "./support/logger.ts";
 
 /** Which parts of the engine run in this process. Each defaults to true. */
@@ -62,7 +63,12 @@ export interface EngineOptions<TSchema extends AnySchema = AnySchema> {
     /** Share of each batch taken oldest first whatever the priority, so low priorities still move. Defaults to 0.1. */
     oldestShare?: number;
   };
-  /** An entry whose consumer died is redelivered after this long. Defaults to 15 s. */
+  /**
+   * Partitions per event type (default 1 for every type). Raising or lowering a count is safe at
+   * any time: consumers read every partition a type was ever published to. See README "Partitions".
+   */
+  partitions?: LayoutOptions;
+  /** An entry whose consumer died is redelivered after this long (and an ordered handler's partition moves to another machine). Defaults to 15 s. */
   claimIdleMs?: number;
   /** XREADGROUP BLOCK time. Defaults to 2 s. */
   readBlockMs?: number;
@@ -117,6 +123,7 @@ export function resolveOptions<TSchema extends AnySchema>(o: EngineOptions<TSche
     } satisfies HandlerOptions,
     relay: { cron: o.relay?.cron ?? "* * * * * *", batchSize: o.relay?.batchSize ?? 500, concurrency: o.relay?.concurrency ?? 2, oldestShare: o.relay?.oldestShare ?? 0.1 },
     priorities: o.priorities ?? {},
+    partitions: o.partitions ?? {},
     schedules: o.schedules ?? [],
     scheduleGraceMs: o.scheduleGraceMs ?? 2_000,
     claimIdleMs: o.claimIdleMs ?? 15_000,

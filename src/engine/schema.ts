@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, index, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 /**
  * The transactional outbox. A public contract: other services INSERT into it with plain SQL, so
@@ -18,6 +18,8 @@ export const outbox = pgTable(
     publishedAt: timestamp("published_at", { withTimezone: true }),
     /** The Redis Stream entry id the relay last published this row as; finds the row again if the entry is deleted. */
     streamId: text("stream_id"),
+    /** The partition of its type's stream the relay last published it to (with stream_id); null for 0. */
+    streamPartition: integer("stream_partition"),
     /** A delayed event: not published before this time. Null: at once. */
     availableAt: timestamp("available_at", { withTimezone: true }),
     /**
@@ -180,3 +182,68 @@ export const schedules = pgTable("schedules", {
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [index("schedules_next_fire_idx").on(t.nextFireAt).where(sql`not ${t.paused}`)]);
+
+/**
+ * The highest partition count each event type's stream was ever published with
+ * (STREAM_PARTITIONS): consumers read every partition up to it, so lowering or raising the count
+ * loses nothing that an earlier layout put on a partition the new one no longer writes to.
+ */
+export const streamPartitions = pgTable("stream_partitions", {
+  eventType: text("event_type").primaryKey(),
+  partitions: integer("partitions").notNull(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * An ordered handler's fencing generation per partition: a consumer that takes a partition over
+ * raises it, and every run of the handler checks in its own transaction that the generation it
+ * owns the partition under is still the current one, so a consumer that lost its lease (a pause,
+ * a partition of the network) can no longer commit anything for that partition.
+ */
+export const partitionFences = pgTable(
+  "partition_fences",
+  {
+    handler: text("handler").notNull(),
+    eventType: text("event_type").notNull(),
+    partition: integer("partition").notNull(),
+    generation: integer("generation").notNull().default(0),
+    owner: text("owner"),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.handler, t.eventType, t.partition] })],
+);
+
+/**
+ * A partition key an ordered handler stopped at: its first failing event was dead-lettered, and
+ * the key's later events wait (parked_events) until that dead letter is retried or deleted.
+ */
+export const parkedKeys = pgTable(
+  "parked_keys",
+  {
+    handler: text("handler").notNull(),
+    eventType: text("event_type").notNull(),
+    partitionKey: text("partition_key").notNull(),
+    /** The dead letter of the key's first failing event. */
+    deadLetterId: uuid("dead_letter_id").notNull(),
+    eventId: uuid("event_id").notNull(),
+    parkedAt: timestamp("parked_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.handler, t.eventType, t.partitionKey] }), index("parked_keys_dead_letter_idx").on(t.deadLetterId)],
+);
+
+/** The events that arrived behind a parked key, in arrival order (`position`), re-driven when it is released. */
+export const parkedEvents = pgTable(
+  "parked_events",
+  {
+    position: bigserial("position", { mode: "number" }).primaryKey(),
+    handler: text("handler").notNull(),
+    eventType: text("event_type").notNull(),
+    partitionKey: text("partition_key").notNull(),
+    eventId: uuid("event_id").notNull(),
+    parkedAt: timestamp("parked_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index("parked_events_key_idx").on(t.handler, t.eventType, t.partitionKey, t.position),
+    uniqueIndex("parked_events_event_idx").on(t.handler, t.eventId),
+  ],
+);

@@ -6,6 +6,7 @@ import type { StreamEvent } from "../redis/entry.ts";
 import { isReservedEventType } from "../redis/keys.ts";
 import type { BackoffOptions } from "../support/backoff.ts";
 import type { Logger } from "../support/logger.ts";
+import type { PartitionKey } from "../partitions/layout.ts";
 
 /** What a handler run gets besides its event(s). */
 export interface HandlerContext<TSchema extends AnySchema = AnySchema> {
@@ -83,6 +84,18 @@ export interface Subscription<P = unknown, TSchema extends AnySchema = AnySchema
    * first start). Defaults to false.
    */
   backfill?: boolean;
+  /**
+   * What the event type's partitions are keyed by: `aggregateId` (the default), `tenantId`, or a
+   * key computed from the event. Every handler of one type that names it must name the same.
+   * (Typed for any payload: the relay computes it before a handler's schema parsed the event.)
+   */
+  partitionKey?: PartitionKey<never>;
+  /**
+   * Events with the same partition key run one at a time, in outbox order; a key whose event is
+   * dead-lettered is parked (its later events wait) until that dead letter is retried or deleted.
+   * Different keys still run in parallel. Defaults to false. See README "Ordering".
+   */
+  ordered?: boolean;
 }
 
 /** A subscription with every option filled in. */
@@ -100,6 +113,8 @@ export function subscribe<S extends z.ZodType, TSchema extends AnySchema = AnySc
   options?: Partial<HandlerOptions>;
   lockKey?: (event: StreamEvent<z.infer<S>>) => string;
   backfill?: boolean;
+  partitionKey?: PartitionKey<z.infer<S>>;
+  ordered?: boolean;
 }): Subscription<z.infer<S>, TSchema> {
   if (!NAME.test(def.handler)) throw new Error(`handler name "${def.handler}" must match ${NAME}`);
   // The relay's own dead letters carry handler "relay"; a retry of one re-queues the outbox row.

@@ -66,19 +66,20 @@ export async function nextDueAt(q: Q): Promise<{ inMs: number; due: boolean } | 
  * when the rows were marked, after their XADD (not the transaction's start): an entry that
  * reached its stream after a moment T always has published_at after T.
  */
-export async function markPublished(tx: Q, ids: string[], streamIds: string[]): Promise<void> {
+export async function markPublished(tx: Q, ids: string[], streamIds: string[], partitions?: number[]): Promise<void> {
+  const parts = partitions ?? ids.map(() => 0);
   await tx`
-    update outbox o set published_at = clock_timestamp(), stream_id = v.stream_id
-    from unnest(${ids}::uuid[], ${streamIds}::text[]) as v(id, stream_id)
+    update outbox o set published_at = clock_timestamp(), stream_id = v.stream_id, stream_partition = nullif(v.part, 0)
+    from unnest(${ids}::uuid[], ${streamIds}::text[], ${parts}::int[]) as v(id, stream_id, part)
     where o.id = v.id`;
 }
 
-/** The outbox row that a stream entry was published from; used when the entry itself was deleted. */
-export async function findByStreamId(sql: Q, eventType: string, streamId: string): Promise<OutboxRow | undefined> {
+/** The outbox row that a stream entry (of `partition`) was published from; used when the entry itself was deleted. */
+export async function findByStreamId(sql: Q, eventType: string, streamId: string, partition = 0): Promise<OutboxRow | undefined> {
   const [row] = await sql<OutboxRow[]>`
     select id, event_type, aggregate_id, tenant_id, payload::text as payload, created_at,
       trace_context->>'traceparent' as traceparent, trace_context->>'tracestate' as tracestate
-    from outbox where event_type = ${eventType} and stream_id = ${streamId}`;
+    from outbox where event_type = ${eventType} and stream_id = ${streamId} and coalesce(stream_partition, 0) = ${partition}`;
   return row;
 }
 

@@ -5,6 +5,12 @@ import { isReservedEventType, keys } from "../redis/keys.ts";
 import { parseCarrier } from "../support/trace-context.ts";
 import { activeTracer, carrierOfSpan, endPublishSpan, startPublishSpan } from "../support/tracing.ts";
 import type { Span } from "@opentelemetry/api";
+import { SINGLE_PARTITION, type Keyed, type Layout } from "../partitions/layout.ts";
+
+/** An outbox row as the layout reads its partition key. */
+export function keyedRow(row: OutboxRow): Keyed {
+  return { id: row.id, type: row.event_type, aggregateId: row.aggregate_id, tenantId: row.tenant_id, payload: () => JSON.parse(row.payload) };
+}
 
 /** The row's event type names one of the service's own keys: no stream may be written there. */
 export class ReservedTypeError extends Error {
@@ -21,13 +27,14 @@ export function isUnpublishable(err: Error): boolean {
 }
 
 /**
- * XADDs each row to `<prefix>:<event_type>` in one pipeline and returns, in row order, each new
+ * XADDs each row to its partition's stream (`layout`; `<prefix>:<event_type>` with one partition)
+ * in one pipeline, in row order, and returns, in row order, each new
  * entry id or the error that row's XADD failed with. One row failing does not undo the others.
  * Each entry carries the row's trace context; with an SDK registered, each row gets a span
  * `publish <type>` and the entry carries that span's context instead. A re-drive (`target`) gets
  * no span and carries the stored context, to which its run links.
  */
-export async function xaddRows(redis: Redis, prefix: string, rows: OutboxRow[], target?: string): Promise<(string | Error)[]> {
+export async function xaddRows(redis: Redis, prefix: string, rows: OutboxRow[], target?: string, layout: Layout = SINGLE_PARTITION): Promise<(string | Error)[]> {
   const pipeline = redis.pipeline();
   const sent: number[] = [];
   const tracer = target ? null : activeTracer();
@@ -38,7 +45,7 @@ export async function xaddRows(redis: Redis, prefix: string, rows: OutboxRow[], 
   for (const [i, row] of rows.entries()) {
     if (out[i] instanceof Error) continue;
     sent.push(i);
-    const stream = keys.stream(prefix, row.event_type);
+    const stream = keys.stream(prefix, row.event_type, layout.partitionOf(keyedRow(row)));
     let trace = parseCarrier(row.traceparent, row.tracestate);
     if (tracer) {
       const span = (spans[i] = startPublishSpan(tracer, stream, { id: row.id, type: row.event_type }, trace));
@@ -69,8 +76,8 @@ export async function xaddRows(redis: Redis, prefix: string, rows: OutboxRow[], 
 }
 
 /** Like xaddRows, but throws if any XADD failed; the entries that did get in are absorbed as duplicates by the consumers. */
-export async function publishRows(redis: Redis, prefix: string, rows: OutboxRow[], target?: string): Promise<string[]> {
-  return (await xaddRows(redis, prefix, rows, target)).map((result) => {
+export async function publishRows(redis: Redis, prefix: string, rows: OutboxRow[], target?: string, layout?: Layout): Promise<string[]> {
+  return (await xaddRows(redis, prefix, rows, target, layout)).map((result) => {
     if (result instanceof Error) throw result;
     return result;
   });

@@ -1,11 +1,12 @@
 import type Redis from "ioredis";
-import type { Sql } from "../db.ts";
+import type { Q, Sql } from "../db.ts";
 import { isReservedEventType, keys } from "../redis/keys.ts";
-import { isUnpublishable, xaddRows } from "./publish.ts";
+import { isUnpublishable, keyedRow, xaddRows } from "./publish.ts";
 import { holdPublishBarrier } from "./barrier.ts";
 import { claimOutboxBatch, markPublished, nextDueAt, type OutboxRow } from "./claim.ts";
 import { knownToFleet } from "./catalogs.ts";
 import { setAsideRows, type SetAside } from "./set-aside.ts";
+import { recordPartitions, SINGLE_PARTITION, type Layout } from "../partitions/layout.ts";
 
 /** Rows published per event type. */
 export type PublishedCounts = Record<string, number>;
@@ -36,6 +37,10 @@ export interface RelayDeps {
   onPublished?: (counts: PublishedCounts) => void;
   /** Called after a batch that set rows aside commits, with how many. */
   onSetAside?: (count: number) => void;
+  /** Which partition each row goes to, and which types have ordered handlers. Defaults to one partition per type. */
+  layout?: Layout;
+  /** Types whose partition count this process has recorded (stream_partitions) already. */
+  recorded?: Set<string>;
 }
 
 /**
@@ -51,17 +56,21 @@ export interface RelayDeps {
  */
 export async function relayBatch(deps: RelayDeps): Promise<{ taken: number; claimed: number }> {
   const { sql, redis, prefix, batchSize, onPublished, onSetAside } = deps;
+  const layout = deps.layout ?? SINGLE_PARTITION;
   const { published, counts, setAside, failed, claimed } = await sql.begin(async (tx) => {
     // Orders this batch against a recovery from Redis data loss: see recovery/recover.ts.
     await holdPublishBarrier(tx, prefix);
-    const claimed = await claimOutboxBatch(tx, batchSize, { skipTypes: [...(deps.waiting ?? [])], oldestShare: deps.oldestShare ?? 0.1, withDue: !!deps.withDue });
+    const busy = await lockOrderedTypes(tx, prefix, layout.ordered);
+    const claimed = await claimOutboxBatch(tx, batchSize, { skipTypes: [...(deps.waiting ?? []), ...busy], oldestShare: deps.oldestShare ?? 0.1, withDue: !!deps.withDue });
     const { unknown, waiting } = await unknownTypes(redis, prefix, claimed, deps.knownEventTypes);
     for (const type of waiting) deps.waiting?.add(type);
     const rows = waiting.size ? claimed.filter((r) => !waiting.has(r.event_type)) : claimed;
     const toSend = rows.filter((r) => !unknown.has(r.event_type));
-    const results = toSend.length === 0 ? [] : await xaddRows(redis, prefix, toSend);
+    await recordLayout(tx, layout, toSend.map((r) => r.event_type), deps.recorded);
+    const results = toSend.length === 0 ? [] : await xaddRows(redis, prefix, toSend, undefined, layout);
     const ids: string[] = [];
     const streamIds: string[] = [];
+    const partitions: number[] = [];
     const aside: SetAside[] = rows.filter((r) => unknown.has(r.event_type)).map((row) => ({
       row, reason: "unknown_event_type",
       error: `event type "${row.event_type}" has no handler: no subscription of this service reads it and no consumer group exists on its stream`,
@@ -76,10 +85,11 @@ export async function relayBatch(deps: RelayDeps): Promise<{ taken: number; clai
       } else {
         ids.push(row.id);
         streamIds.push(result);
+        partitions.push(layout.partitionOf(keyedRow(row)));
         counts[row.event_type] = (counts[row.event_type] ?? 0) + 1;
       }
     });
-    if (ids.length > 0) await markPublished(tx, ids, streamIds);
+    if (ids.length > 0) await markPublished(tx, ids, streamIds, partitions);
     if (aside.length > 0) {
       try {
         await setAsideRows(tx, redis, prefix, aside);
@@ -104,6 +114,35 @@ export async function relayBatch(deps: RelayDeps): Promise<{ taken: number; clai
     );
   }
   return { taken: published + setAside, claimed };
+}
+
+/**
+ * Types with an ordered handler are published by one relay transaction at a time, fleet-wide
+ * (a transaction advisory lock per type, held to its commit), so each partition's entries go out
+ * in outbox order: a batch claims the oldest unpublished rows of such a type, and no other batch
+ * can publish newer ones before it commits. Returns the ordered types another transaction holds:
+ * this batch skips them.
+ */
+async function lockOrderedTypes(tx: Q, prefix: string, ordered: ReadonlySet<string>): Promise<string[]> {
+  if (ordered.size === 0) return [];
+  const types = [...ordered].sort();
+  const rows = await tx<{ type: string; locked: boolean }[]>`
+    select type, pg_try_advisory_xact_lock(hashtext('orderstream-relay'), hashtext(${prefix} || ':' || type)) as locked
+    from unnest(${types}::text[]) as t(type)`;
+  return rows.filter((r) => !r.locked).map((r) => r.type);
+}
+
+/**
+ * Before a type is first published with more than one partition, records its count in the same
+ * transaction (stream_partitions): every consumer then reads that many partitions of it, even
+ * after the count is lowered again.
+ */
+async function recordLayout(tx: Q, layout: Layout, types: string[], recorded = new Set<string>()): Promise<void> {
+  const counts: Record<string, number> = {};
+  for (const type of new Set(types)) if (!recorded.has(type) && layout.count(type) > 1) counts[type] = layout.count(type);
+  if (Object.keys(counts).length === 0) return;
+  await recordPartitions(tx, counts);
+  for (const type of Object.keys(counts)) recorded.add(type);
 }
 
 /**
@@ -141,7 +180,7 @@ export async function drainOutbox(deps: RelayDeps, shouldStop: () => boolean = (
   // Several loops overlap one batch's PostgreSQL work with another's XADDs; SKIP LOCKED keeps
   // them (like relays on several machines) from ever claiming the same row. Waiting types are
   // looked at again at every drain: their machines may be gone, or a group may read them by now.
-  const drain = { ...deps, waiting: new Set<string>(), withDue: !!next?.due };
+  const drain = { ...deps, waiting: new Set<string>(), withDue: !!next?.due, recorded: deps.recorded ?? new Set<string>() };
   const loop = async () => {
     let total = 0;
     for (;;) {

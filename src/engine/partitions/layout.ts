@@ -110,3 +110,15 @@ export async function readPartitions(sql: Q): Promise<Map<string, number>> {
   const rows = await sql<{ event_type: string; partitions: number }[]>`select event_type, partitions from stream_partitions`;
   return new Map(rows.map((r) => [r.event_type, r.partitions]));
 }
+
+/**
+ * How many partitions of each type consumers read (and recovery and maintenance look at): the
+ * count this process publishes with, or the highest any process ever published with if higher.
+ */
+export async function partitionsToRead(sql: Q, layout: Layout, types: Iterable<string>): Promise<Map<string, number>> {
+  const recorded = await readPartitions(sql);
+  return new Map([...new Set(types)].map((t) => [t, Math.max(layout.count(t), recorded.get(t) ?? 1)]));
+}
+
+/** 0, 1, ..., count - 1. */
+export const partitionsOf = (count: number) => Array.from({ length: count }, (_, p) => p);

@@ -74,7 +74,7 @@ export async function traceEvent(deps: TraceDeps, eventId: string, now = Date.no
   ]);
   if (!outbox && letters.length === 0 && settled.length === 0) return null;
   const eventType = outbox?.event_type ?? letters[0]?.event_type ?? null;
-  const stream = eventType ? await readGroups(deps, eventType, outbox?.stream_id ?? null) : new Map<string, GroupView>();
+  const stream = eventType ? await readGroups(deps, eventType, outbox?.stream_id ?? null, outbox?.stream_partition ?? 0) : new Map<string, GroupView>();
 
   const names = new Set([...stream.keys(), ...settled.map((s) => s.handler), ...letters.map((l) => l.handler)]);
   const handlers = [...names].sort().map((handler): HandlerTrace => {
@@ -127,9 +127,9 @@ interface GroupView {
   pending: { consumer: string; idleMs: number; failures: number } | null;
 }
 
-/** Each consumer group on the event's stream: has it been delivered the entry, and is it pending there? */
-async function readGroups(deps: TraceDeps, eventType: string, entryId: string | null): Promise<Map<string, GroupView>> {
-  const key = keys.stream(deps.prefix, eventType);
+/** Each consumer group on the event's stream (its partition's): has it been delivered the entry, and is it pending there? */
+async function readGroups(deps: TraceDeps, eventType: string, entryId: string | null, partition: number): Promise<Map<string, GroupView>> {
+  const key = keys.stream(deps.prefix, eventType, partition);
   const groups = ((await deps.redis.xinfo("GROUPS", key).catch(() => [])) as unknown[][]).map(fieldsOf);
   const out = new Map<string, GroupView>();
   if (groups.length === 0) return out;
@@ -137,7 +137,7 @@ async function readGroups(deps: TraceDeps, eventType: string, entryId: string | 
   for (const g of groups) {
     if (!entryId) continue;
     pipeline.xpending(key, String(g.name), entryId, entryId, 1);
-    pipeline.hget(keys.failures(deps.prefix, String(g.name), eventType), entryId);
+    pipeline.hget(keys.failures(deps.prefix, String(g.name), eventType, partition), entryId);
   }
   const replies = ((await pipeline.exec()) ?? []) as Replies;
   groups.forEach((g, i) => {
@@ -159,12 +159,13 @@ interface OutboxRow {
   tenant_id: string | null;
   payload: unknown;
   stream_id: string | null;
+  stream_partition: number | null;
   created_ms: number;
   published_ms: number | null;
 }
 
 const outboxColumns = (sql: Sql) => sql`
-  event_type, aggregate_id, tenant_id, payload, stream_id,
+  event_type, aggregate_id, tenant_id, payload, stream_id, stream_partition,
   (extract(epoch from created_at) * 1000)::float8 as created_ms,
   (extract(epoch from published_at) * 1000)::float8 as published_ms`;
 

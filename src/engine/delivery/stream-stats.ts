@@ -1,5 +1,5 @@
 import type Redis from "ioredis";
-import { keys } from "../redis/keys.ts";
+import { keys, streamOf } from "../redis/keys.ts";
 import { fieldsOf } from "../redis/fields.ts";
 
 export interface GroupStats {
@@ -17,24 +17,30 @@ export interface StreamStats {
   deadLettered: number;
 }
 
-/** Per event type: stream length, each group's pending and lag, and dead-lettered count. */
-export async function collectStreamStats(redis: Redis, prefix: string, eventTypes: string[]): Promise<StreamStats[]> {
+/** Per event type (its partitions summed): stream length, each group's pending and lag, and dead-lettered count. */
+export async function collectStreamStats(redis: Redis, prefix: string, streams: string[]): Promise<StreamStats[]> {
   const counts = await redis.hgetall(keys.deadLetterCounts(prefix));
-  const out: StreamStats[] = [];
-  for (const eventType of [...new Set(eventTypes)].sort()) {
-    const stream = keys.stream(prefix, eventType);
+  const byType = new Map<string, StreamStats>();
+  for (const stream of [...new Set(streams)].sort()) {
+    const eventType = streamOf(prefix, stream)?.eventType;
+    if (eventType === undefined) continue;
     const [[, len], [, groups]] = ((await redis.multi().xlen(stream).xinfo("GROUPS", stream).exec()) ?? []) as [
       [Error | null, number], [Error | null, unknown[][] | undefined],
     ];
-    out.push({
-      eventType,
-      length: Number(len ?? 0),
-      groups: (groups ?? []).map((flat) => {
-        const g = fieldsOf(flat);
-        return { handler: String(g.name), pending: Number(g.pending ?? 0), lag: g.lag == null ? null : Number(g.lag) };
-      }),
-      deadLettered: Number(counts[eventType] ?? 0),
-    });
+    const stats = byType.get(eventType) ?? { eventType, length: 0, groups: [], deadLettered: Number(counts[eventType] ?? 0) };
+    byType.set(eventType, stats);
+    stats.length += Number(len ?? 0);
+    for (const flat of groups ?? []) {
+      const g = fieldsOf(flat);
+      const handler = String(g.name);
+      const lag = g.lag == null ? null : Number(g.lag);
+      const seen = stats.groups.find((x) => x.handler === handler);
+      if (!seen) stats.groups.push({ handler, pending: Number(g.pending ?? 0), lag });
+      else {
+        seen.pending += Number(g.pending ?? 0);
+        seen.lag = seen.lag === null || lag === null ? null : seen.lag + lag;
+      }
+    }
   }
-  return out;
+  return [...byType.values()];
 }

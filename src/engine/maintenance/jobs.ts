@@ -4,7 +4,7 @@ import type { ResolvedOptions } from "../options.ts";
 import { countOutbox } from "../outbox/claim.ts";
 import { deleteOldRedrives } from "../outbox/redrive.ts";
 import type { RelayStatus } from "../outbox/relay-schedule.ts";
-import { eventTypeOf, keys } from "../redis/keys.ts";
+import { keys } from "../redis/keys.ts";
 import { toError } from "../support/errors.ts";
 import { withLock } from "../support/lock.ts";
 import { outageLog } from "../support/outage-log.ts";
@@ -58,8 +58,7 @@ export function scheduleStats(o: ResolvedOptions, relayStatus: () => RelayStatus
   const timer = setInterval(async () => {
     try {
       const outbox = await countOutbox(sql);
-      const eventTypes = (await listEventStreams(redis, prefix)).map((key) => eventTypeOf(prefix, key)!);
-      const streams = await collectStreamStats(redis, prefix, eventTypes);
+      const streams = await collectStreamStats(redis, prefix, await listEventStreams(redis, prefix));
       log.info("stats", { outbox, streams, relay: relayStatus() });
       outage.ok();
     } catch (thrown) {

@@ -1,6 +1,6 @@
 import type Redis from "ioredis";
 import type { Sql } from "../db.ts";
-import { eventTypeOf, keys } from "../redis/keys.ts";
+import { eventTypeOf } from "../redis/keys.ts";
 import { removeStaleConsumers, trimStream } from "../redis/scripts.ts";
 import { handlerStartsSql } from "../recovery/handler-starts.ts";
 
@@ -76,11 +76,14 @@ export async function deleteProcessedOutboxRows(sql: Sql, subs: Pair[], retentio
   return row?.n ?? 0;
 }
 
-/** Removes consumers idle for `staleMs` with nothing pending from every subscribed group. */
+/** Removes consumers idle for `staleMs` with nothing pending from every subscribed group, on every partition. */
 export async function removeIdleConsumers(redis: Redis, prefix: string, subs: Pair[], staleMs: number, self: string): Promise<number> {
   let removed = 0;
+  const streams = await listEventStreams(redis, prefix);
   for (const s of subs) {
-    removed += await removeStaleConsumers(redis, keys.stream(prefix, s.eventType), s.handler, staleMs, self).catch(() => 0);
+    for (const stream of streams.filter((key) => eventTypeOf(prefix, key) === s.eventType)) {
+      removed += await removeStaleConsumers(redis, stream, s.handler, staleMs, self).catch(() => 0);
+    }
   }
   return removed;
 }

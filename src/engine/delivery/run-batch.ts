@@ -22,6 +22,8 @@ export interface RunDeps {
   relay?: Waker;
   signal?: AbortSignal;
   idempotencyTtlMs: number;
+  /** The partition stream the entries came from (for spans); defaults to the type's partition 0. */
+  stream?: string;
 }
 
 /** A run (one transaction) that failed, and whether it got as far as the handler. */
@@ -60,7 +62,7 @@ export async function runBatch(deps: RunDeps, sub: ResolvedSubscription, runs: R
       if (todo.length === 0) return claimed;
       reachedHandler = true;
       if (tracer) {
-        const stream = keys.stream(deps.prefix, sub.eventType);
+        const stream = deps.stream ?? keys.stream(deps.prefix, sub.eventType);
         for (const r of todo) {
           spans.push(startProcessSpan(tracer, stream, sub.handler, {
             event: r.event, attempt: r.attempt, entryId: r.delivery?.id, deliveries: r.delivery?.deliveries,

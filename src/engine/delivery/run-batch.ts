@@ -56,7 +56,7 @@ export async function runBatch(deps: RunDeps, sub: ResolvedSubscription, runs: R
   try {
     if (sub.options.rateLimit) await waitForRateLimit(deps.redis, deps.prefix, sub.handler, sub.options.rateLimit, deps.signal);
     const claimed = await commitWithEvents(deps.db, deps.relay, async (tx) => {
-      const claimed = await claimEvents(tx, sub.handler, [...new Set(runs.map((r) => r.event.id))], sub.options.timeoutMs);
+      const claimed = await claimEvents(tx, sub.handler, [...new Set(runs.map((r) => r.event.id))], sub.options.timeoutMs, !!sub.ordered);
       const seen = new Set<string>();
       const todo = runs.filter((r) => claimed.fresh.has(r.event.id) && !seen.has(r.event.id) && seen.add(r.event.id));
       if (todo.length === 0) return claimed;

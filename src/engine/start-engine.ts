@@ -117,7 +117,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
       while (!stopAbort.signal.aborted) {
         const blocking = duplicateRedis(redis, o.readBlockMs);
         try {
-          await joinSubscription({ sql: o.sql, redis, prefix, log }, sub);
+          await joinSubscription({ sql: o.sql, redis, prefix, log }, sub, 1);
           running.push(await startSubscription({ ...subscriptionDeps, blocking, higherBackedUp: () => higherBackedUp(sub) }, sub));
           break;
         } catch (thrown) {

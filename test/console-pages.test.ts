@@ -1,5 +1,6 @@
 // What the console's pages show and do, through app.request() (the browser test drives the same in Chromium).
 import { afterEach, beforeEach, expect, test } from "bun:test";
+import { keys } from "../src/engine/redis/keys.ts";
 import { startTestApi, type TestApi } from "./support/api.ts";
 import { createTestContext, waitFor, type TestContext } from "./support/context.ts";
 import { ADMIN_TOKEN, bearer, insertUserEvent, operatorHandlers, waitForDeadLetters } from "./support/operators.ts";
@@ -114,7 +115,7 @@ test("bulk actions show a dry-run count first and act only when confirmed", asyn
 
 test("the events page finds an event by id or by aggregate and shows where it is for each handler", async () => {
   const id = await insertUserEvent(ctx, { userId: "u1", flaky: true }, { aggregateId: "user-1" });
-  await waitFor("flaky's first failure", async () => (await ctx.redis.hlen(`${ctx.prefix}:failures:flaky:user.created`)) === 1);
+  await waitFor("flaky's first failure", async () => (await ctx.redis.hlen(keys.failures(ctx.prefix, "flaky", "user.created"))) === 1);
   await waitFor("steady processed it", async () => (await ctx.sql`select 1 from effects where handler = 'steady' and event_id = ${id}`).length === 1);
   for (const q of [id, "user-1"]) {
     const html = await page(`/ui/events?q=${q}`);

@@ -68,6 +68,8 @@ export interface EngineOptions<TSchema extends AnySchema = AnySchema> {
    * any time: consumers read every partition a type was ever published to. See README "Partitions".
    */
   partitions?: LayoutOptions;
+  /** How often consumers look for partitions another machine began publishing to (a raised count rolling out). Defaults to 10 s. */
+  partitionRefreshMs?: number;
   /** An entry whose consumer died is redelivered after this long (and an ordered handler's partition moves to another machine). Defaults to 15 s. */
   claimIdleMs?: number;
   /** XREADGROUP BLOCK time. Defaults to 2 s. */
@@ -124,6 +126,7 @@ export function resolveOptions<TSchema extends AnySchema>(o: EngineOptions<TSche
     relay: { cron: o.relay?.cron ?? "* * * * * *", batchSize: o.relay?.batchSize ?? 500, concurrency: o.relay?.concurrency ?? 2, oldestShare: o.relay?.oldestShare ?? 0.1 },
     priorities: o.priorities ?? {},
     partitions: o.partitions ?? {},
+    partitionRefreshMs: o.partitionRefreshMs ?? 10_000,
     schedules: o.schedules ?? [],
     scheduleGraceMs: o.scheduleGraceMs ?? 2_000,
     claimIdleMs: o.claimIdleMs ?? 15_000,

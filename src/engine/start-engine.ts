@@ -15,6 +15,9 @@ import { startRecoveryWatcher, type RecoveryStatus, type RecoveryWatcher } from 
 import { duplicateRedis } from "./redis/client.ts";
 import { toError } from "./support/errors.ts";
 import { sleep } from "./support/sleep.ts";
+import { makeLayout, partitionsToRead } from "./partitions/layout.ts";
+import { SlotPool } from "./delivery/slot-pool.ts";
+import type { ResolvedSubscription } from "./delivery/subscribe.ts";
 
 export interface EngineStatus {
   /** False once stop() was called. */
@@ -54,6 +57,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
   const o = resolveOptions(options);
   const { redis, log, prefix, parts } = o;
   const subs = resolveSubscriptions(o.subscriptions, o.handlerDefaults);
+  const layout = makeLayout(o.partitions, subs);
   const pairs = subs.map((s) => ({ eventType: s.eventType, handler: s.handler }));
   const stopAbort = new AbortController();
   const timers: (() => void)[] = [];
@@ -61,7 +65,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
   // Started (and checked once) before the relay and the consumers, so that on a fresh or emptied
   // Redis they start on recreated groups; a recovery that takes longer goes on in the background.
   const watcher: RecoveryWatcher | null = parts.recovery
-    ? startRecoveryWatcher({ sql: o.sql, redis, prefix, consumer: o.consumerName, log: log.child({ component: "recovery" }), subscriptions: pairs })
+    ? startRecoveryWatcher({ sql: o.sql, redis, prefix, consumer: o.consumerName, log: log.child({ component: "recovery" }), subscriptions: pairs, layout })
     : null;
   if (watcher) {
     const waited = new AbortController();
@@ -85,7 +89,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
   const relay = parts.relay
     ? startRelay({
         sql: o.sql, redis, prefix, ...o.relay, log: log.child({ component: "relay" }),
-        knownEventTypes: o.knownEventTypes, onPublished: o.onPublished,
+        knownEventTypes: o.knownEventTypes, onPublished: o.onPublished, layout,
       })
     : null;
 
@@ -99,7 +103,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
     db: o.db, sql: o.sql, redis, prefix, consumer: o.consumerName,
     claimIdleMs: o.claimIdleMs, blockMs: o.readBlockMs, log, relay: relay ?? undefined, onOutcome: o.onOutcome,
     idempotencyTtlMs: o.idempotencyTtlMs,
-    onGroupMissing: watcher ? (sub: { eventType: string; handler: string }) => watcher.groupLost(sub) : undefined,
+    onGroupMissing: watcher ? (lost: { eventType: string; handler: string; partition: number }) => watcher.groupLost(lost) : undefined, layout,
     pauses,
   };
   // A subscription with priorityFirst yields to its handler's subscriptions on higher-priority types.
@@ -113,23 +117,68 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
       onLost: () => o.onFatal?.("consumer name taken over by another process"),
     });
     if (!identity) return; // stopped while waiting for the name
+    const counts = await retrying("could not read the partition counts; retrying", () => partitionsToRead(o.sql, layout, subs.map((s) => s.eventType)));
     for (const sub of subs) {
-      while (!stopAbort.signal.aborted) {
-        const blocking = duplicateRedis(redis, o.readBlockMs);
-        try {
-          await joinSubscription({ sql: o.sql, redis, prefix, log }, sub, 1);
-          running.push(await startSubscription({ ...subscriptionDeps, blocking, higherBackedUp: () => higherBackedUp(sub) }, sub));
-          break;
-        } catch (thrown) {
-          blocking.disconnect();
-          log.warn("could not start a consumer; retrying", { handler: sub.handler, eventType: sub.eventType, err: toError(thrown) });
-          await sleep(1_000, stopAbort.signal);
-        }
+      await retrying("could not start a consumer; retrying", () => joinSubscription({ sql: o.sql, redis, prefix, log, layout }, sub, counts?.get(sub.eventType) ?? 1), sub);
+      for (let p = 0; p < (counts?.get(sub.eventType) ?? 1); p++) await startPartition(sub, p);
+      if (stopAbort.signal.aborted) return;
+      startedSubs++;
+    }
+    if (startedSubs === subs.length) {
+      log.info("consumers started", { consumer: o.consumerName, subscriptions: subs.map((s) => `${s.handler}@${s.eventType}`) });
+      timers.push(watchPartitionCounts());
+    }
+  };
+  /** Retries `fn` every second until it succeeds or the engine stops (then undefined). */
+  const retrying = async <T>(message: string, fn: () => Promise<T>, sub?: ResolvedSubscription): Promise<T | undefined> => {
+    while (!stopAbort.signal.aborted) {
+      try {
+        return await fn();
+      } catch (thrown) {
+        log.warn(message, { ...(sub && { handler: sub.handler, eventType: sub.eventType }), err: toError(thrown) });
+        await sleep(1_000, stopAbort.signal);
       }
     }
-    if (running.length === subs.length) {
-      log.info("consumers started", { consumer: o.consumerName, subscriptions: subs.map((s) => `${s.handler}@${s.eventType}`) });
-    }
+    return undefined;
+  };
+  let startedSubs = 0;
+  /** The slots of each subscription, shared by its partitions' loops. */
+  const pools = new Map<ResolvedSubscription, SlotPool>();
+  const startPartition = async (sub: ResolvedSubscription, partition: number) => {
+    if (running.some((r) => r.handler === sub.handler && r.eventType === sub.eventType && r.partition === partition)) return;
+    let pool = pools.get(sub);
+    if (!pool) pools.set(sub, (pool = new SlotPool(sub.options.concurrency)));
+    const slots = pool;
+    const started = await retrying("could not start a consumer; retrying", async () => {
+      const blocking = duplicateRedis(redis, o.readBlockMs);
+      try {
+        return await startSubscription({ ...subscriptionDeps, blocking, partition, slots, higherBackedUp: () => higherBackedUp(sub) }, sub);
+      } catch (thrown) {
+        blocking.disconnect();
+        throw thrown;
+      }
+    }, sub);
+    if (started) running.push(started);
+  };
+  /** Starts loops for partitions that appeared since (another machine publishes with a higher count). */
+  const watchPartitionCounts = () => {
+    let busy = false;
+    const timer = setInterval(async () => {
+      if (busy || stopAbort.signal.aborted) return;
+      busy = true;
+      try {
+        const counts = await partitionsToRead(o.sql, layout, subs.map((s) => s.eventType));
+        for (const sub of subs) {
+          for (let p = 0; p < (counts.get(sub.eventType) ?? 1) && !stopAbort.signal.aborted; p++) await startPartition(sub, p);
+        }
+      } catch (thrown) {
+        log.debug("could not refresh the partition counts", { err: toError(thrown) });
+      } finally {
+        busy = false;
+      }
+    }, o.partitionRefreshMs);
+    timer.unref();
+    return () => clearInterval(timer);
   };
   const consumersStarted = startConsumers();
 
@@ -147,7 +196,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
     status: () => ({
       running: !stopAbort.signal.aborted,
       relay: relay?.status() ?? null,
-      consumers: { consumer: o.consumerName, expected: parts.consumers ? subs.length : 0, started: running.length },
+      consumers: { consumer: o.consumerName, expected: parts.consumers ? subs.length : 0, started: startedSubs },
       recovery: watcher?.status() ?? null,
     }),
     runMaintenance: maintain,

@@ -104,7 +104,7 @@ export async function snapshot(sql: Database["sql"], redis: Redis, prefix: strin
     for (const key of found) {
       // Liveness, heartbeats (the catalogs' refresh time, the write counter) and the charts'
       // activity counts (flushed every few seconds from earlier, legitimate work) are not state.
-      if (/:(lock|consumer|ratelimit|console):|:(catalogs|epoch-seq)$/.test(key)) continue;
+      if (/:(lock|consumer|ratelimit|members|lease|console):|:(catalogs|epoch-seq\{.*)$/.test(key)) continue;
       const type = await redis.type(key);
       out[key] = type === "stream" ? `stream ${await redis.xlen(key)}` : type === "hash" ? `hash ${JSON.stringify(await redis.hgetall(key))}` : type;
     }

@@ -56,15 +56,16 @@ export interface StateDeps {
 export async function readHandlerStates({ sql, redis, prefix }: StateDeps, now = Date.now()): Promise<StreamOverview[]> {
   const [streams, deadLetters, paused] = await Promise.all([readStreamStates(redis, prefix), countOpenDeadLetters(sql), readPausedHandlers(redis, prefix)]);
 
-  // Per stream its groups' last delivered ids; per group its consumers, pending summary and failure counts.
+  // Per partition stream its groups' last delivered ids; per group its consumers, pending summary
+  // and failure counts; then the oldest entry not yet delivered to it. Merged over the partitions.
+  const parts = streams.flatMap((s, i) => s.partitions.map((p) => ({ i, key: keys.stream(prefix, s.eventType, p), p })));
   const round = redis.pipeline();
-  for (const s of streams) {
-    const key = keys.stream(prefix, s.eventType);
+  for (const { i, key, p } of parts) {
     round.xinfo("GROUPS", key);
-    for (const g of s.groups) {
+    for (const g of streams[i]!.groups) {
       round.xinfo("CONSUMERS", key, g.handler);
       round.xpending(key, g.handler);
-      round.hlen(keys.failures(prefix, g.handler, s.eventType));
+      round.hlen(keys.failures(prefix, g.handler, streams[i]!.eventType, p));
     }
   }
   const replies = ((await round.exec()) ?? []) as Replies;
@@ -73,12 +74,12 @@ export async function readHandlerStates({ sql, redis, prefix }: StateDeps, now =
     const [err, value] = replies[at++] ?? [null, null];
     return err ? null : value;
   };
-  const details = streams.map((s) => {
+  const perPart = parts.map(({ i }) => {
     const groups = new Map(((next() as unknown[][] | null) ?? []).map((flat) => {
       const g = fieldsOf(flat);
       return [String(g.name), String(g["last-delivered-id"] ?? "0-0")] as const;
     }));
-    return s.groups.map((g) => ({
+    return streams[i]!.groups.map((g) => ({
       lastDelivered: groups.get(g.handler) ?? "0-0",
       consumers: ((next() as unknown[][] | null) ?? []).map(fieldsOf),
       oldestPending: ((next() as unknown[] | null)?.[1] as string | null) ?? null,
@@ -86,33 +87,54 @@ export async function readHandlerStates({ sql, redis, prefix }: StateDeps, now =
     }));
   });
 
-  // The oldest entry not yet delivered to each group, and which consumers hold their names.
-  const names = [...new Set(details.flat().flatMap((d) => d.consumers.map((c) => String(c.name))))];
+  const names = [...new Set(perPart.flat().flatMap((d) => d.consumers.map((c) => String(c.name))))];
   const last = redis.pipeline();
-  streams.forEach((s, i) => s.groups.forEach((_, j) => last.xrange(keys.stream(prefix, s.eventType), `(${details[i]![j]!.lastDelivered}`, "+", "COUNT", 1)));
-  if (names.length) last.mget(...names.map((n) => keys.consumerName(prefix, n)));
+  parts.forEach(({ i, key }, n) => streams[i]!.groups.forEach((_, j) => last.xrange(key, `(${perPart[n]![j]!.lastDelivered}`, "+", "COUNT", 1)));
+  for (const name of names) last.get(keys.consumerName(prefix, name));
   const lastReplies = ((await last.exec()) ?? []) as Replies;
-  const held = new Set(names.filter((_, i) => ((lastReplies[lastReplies.length - 1]?.[1] as (string | null)[] | undefined) ?? [])[i] != null));
+  let k = 0;
+  const firstWaiting = perPart.map((groups) => groups.map(() => ((lastReplies[k++]?.[1] as [string, string[]][] | null) ?? [])[0]?.[0] ?? null));
+  const held = new Set(names.filter((_, n) => lastReplies[k + n]?.[1] != null));
+
+  // Each group's details summed over its type's partitions; the oldest ids are the minimum.
+  const details = streams.map((s, i) => s.groups.map((_, j) => {
+    const mine = parts.map((part, n) => ({ part, n })).filter(({ part }) => part.i === i);
+    const consumers = new Map<string, { name: string; pending: number; idle: number }>();
+    let failures = 0;
+    const oldest: number[] = [];
+    for (const { n } of mine) {
+      const d = perPart[n]![j]!;
+      failures += d.failures;
+      if (d.oldestPending) oldest.push(entryTime(d.oldestPending));
+      if (s.groups[j]!.lag > 0 && firstWaiting[n]![j]) oldest.push(entryTime(firstWaiting[n]![j]!));
+      for (const c of d.consumers) {
+        const name = String(c.name);
+        const seen = consumers.get(name);
+        const pending = Number(c.pending ?? 0);
+        const idle = Number(c.idle ?? 0);
+        if (!seen) consumers.set(name, { name, pending, idle });
+        else consumers.set(name, { name, pending: seen.pending + pending, idle: Math.min(seen.idle, idle) });
+      }
+    }
+    return { consumers: [...consumers.values()], failures, oldest };
+  }));
 
   const dead = new Map(deadLetters.map((d) => [`${d.eventType}\u0000${d.handler}`, d.count]));
-  let k = 0;
   const out: StreamOverview[] = streams.map((s, i) => ({
     eventType: s.eventType,
     length: s.length,
     handlers: s.groups.map((g, j) => {
       const d = details[i]![j]!;
-      const firstWaiting = ((lastReplies[k++]?.[1] as [string, string[]][] | null) ?? [])[0]?.[0] ?? null;
-      const oldest = [d.oldestPending, g.lag > 0 ? firstWaiting : null].filter((id): id is string => id !== null).map(entryTime);
       const retrying = Math.min(d.failures, g.pending);
       return {
         handler: g.handler, eventType: s.eventType,
         waiting: g.lag, inFlight: g.pending - retrying, retrying,
         deadLettered: dead.get(`${s.eventType}\u0000${g.handler}`) ?? 0,
-        lagMs: oldest.length ? Math.max(0, now - Math.min(...oldest)) : null,
+        lagMs: d.oldest.length ? Math.max(0, now - Math.min(...d.oldest)) : null,
         paused: paused.get(g.handler) ?? null,
         consumers: d.consumers.map((c) => ({
-          name: String(c.name), live: held.has(String(c.name)), inFlight: Number(c.pending ?? 0),
-          lastSeenAt: new Date(now - Number(c.idle ?? 0)).toISOString(),
+          name: c.name, live: held.has(c.name), inFlight: c.pending,
+          lastSeenAt: new Date(now - c.idle).toISOString(),
         })),
       };
     }),

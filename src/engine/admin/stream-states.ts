@@ -1,6 +1,6 @@
 import type Redis from "ioredis";
 import { listEventStreams } from "../maintenance/retention.ts";
-import { eventTypeOf, keys } from "../redis/keys.ts";
+import { keys, streamOf } from "../redis/keys.ts";
 import { fieldsOf } from "../redis/fields.ts";
 
 export interface GroupState {
@@ -17,6 +17,8 @@ export interface GroupState {
 
 export interface StreamState {
   eventType: string;
+  /** The partitions whose streams exist (0 alone for a type published with one partition). */
+  partitions: number[];
   length: number;
   groups: GroupState[];
 }
@@ -45,7 +47,8 @@ export async function readStreamStates(redis: Redis, prefix: string): Promise<St
     const [groupsErr, groups] = infoReplies[2 * i + 1] ?? [null, []];
     if (lenErr || groupsErr) return;
     const raw = (groups as unknown[][]).map(fieldsOf);
-    states.push({ key, raw, eventType: eventTypeOf(prefix, key)!, length: Number(len), groups: [] });
+    const { eventType, partition } = streamOf(prefix, key)!;
+    states.push({ key, raw, eventType, partitions: [partition], length: Number(len), groups: [] });
   });
 
   // Second round: consumers of every group, and a count where Redis reports no lag.
@@ -59,6 +62,7 @@ export async function readStreamStates(redis: Redis, prefix: string): Promise<St
   const detailReplies = ((await detail.exec()) ?? []) as Replies;
   let at = 0;
   const named: { group: GroupState; names: string[] }[] = [];
+
   for (const s of states) {
     for (const g of s.raw) {
       const [, consumers] = detailReplies[at++] ?? [null, []];
@@ -70,9 +74,43 @@ export async function readStreamStates(redis: Redis, prefix: string): Promise<St
   }
 
   // Third round: a consumer is live while its process holds its name (renewed every few seconds).
-  const all = named.flatMap((x) => x.names);
-  const held = all.length === 0 ? [] : await redis.mget(all.map((name) => keys.consumerName(prefix, name)));
-  let i = 0;
-  for (const { group, names } of named) for (const _ of names) if (held[i++] != null) group.liveConsumers++;
-  return states.map(({ eventType, length, groups }) => ({ eventType, length, groups }));
+  const all = [...new Set(named.flatMap((x) => x.names))];
+  const liveNames = new Set<string>();
+  if (all.length > 0) {
+    const round = redis.pipeline();
+    for (const name of all) round.get(keys.consumerName(prefix, name));
+    const replies = ((await round.exec()) ?? []) as Replies;
+    all.forEach((name, i) => replies[i]?.[1] != null && liveNames.add(name));
+  }
+  const names = new Map(named.map(({ group, names }) => [group, names]));
+  return mergePartitions(states, names, liveNames);
+}
+
+/**
+ * One state per event type: a type's partitions are separate streams, summed here (lengths, lag,
+ * pending), with each group's consumers counted once across them.
+ */
+function mergePartitions(states: StreamState[], names: Map<GroupState, string[]>, live: Set<string>): StreamState[] {
+  const byType = new Map<string, { partitions: number[]; length: number; groups: Map<string, { group: GroupState; names: Set<string> }> }>();
+  for (const s of states) {
+    const merged = byType.get(s.eventType) ?? { partitions: [] as number[], length: 0, groups: new Map() };
+    byType.set(s.eventType, merged);
+    merged.partitions.push(...s.partitions);
+    merged.length += s.length;
+    for (const g of s.groups) {
+      const seen = merged.groups.get(g.handler);
+      if (!seen) merged.groups.set(g.handler, { group: { ...g }, names: new Set(names.get(g) ?? []) });
+      else {
+        seen.group.lag += g.lag;
+        seen.group.pending += g.pending;
+        for (const n of names.get(g) ?? []) seen.names.add(n);
+      }
+    }
+  }
+  return [...byType].map(([eventType, { partitions, length, groups }]) => ({
+    eventType,
+    partitions: partitions.sort((a, b) => a - b),
+    length,
+    groups: [...groups.values()].map(({ group, names }) => ({ ...group, consumers: names.size, liveConsumers: [...names].filter((n) => live.has(n)).length })),
+  }));
 }

@@ -3,7 +3,7 @@ import type Redis from "ioredis";
 /**
  * A delivery that ends with its process (SIGKILL, a lost machine) is not a failure of the event:
  * an attempt is used only when the handler fails or times out. Those failures are counted per
- * stream entry in a hash per group (`<prefix>:failures:<handler>:<type>`), not read from Redis'
+ * stream entry in a hash per group and partition (`keys.failures`), not read from Redis'
  * delivery count, which grows with every crash too. If Redis loses the hash, counts start over.
  */
 export const CRASH_ALLOWANCE = 10;

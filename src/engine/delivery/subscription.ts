@@ -15,6 +15,8 @@ import type { OutcomeReport } from "./outcome.ts";
 import { claimOwnPending, reclaimEntries } from "../redis/scripts.ts";
 import { recoverDeletedEntry } from "./recover.ts";
 import type { PauseWatch } from "./pause-watch.ts";
+import { SlotPool } from "./slot-pool.ts";
+import type { Layout } from "../partitions/layout.ts";
 
 export interface SubscriptionDeps {
   db: Db;
@@ -36,16 +38,23 @@ export interface SubscriptionDeps {
    * end and has the recovery re-publish what it still needed (recovery/watcher.ts). Without it
    * the group is recreated at the stream's start.
    */
-  onGroupMissing?: (sub: { eventType: string; handler: string }) => Promise<void>;
+  onGroupMissing?: (sub: { eventType: string; handler: string; partition: number }) => Promise<void>;
   /** The fleet's paused handlers: a paused one reads nothing new and finishes what it holds. */
   pauses?: PauseWatch;
   /** With priorityFirst: true while a subscription of this handler on a higher-priority type is backed up. */
   higherBackedUp?: () => boolean;
+  /** Where a deleted pending entry is re-driven to: its event's partition under this layout. Defaults to SINGLE_PARTITION. */
+  layout?: Layout;
+  /** The partition of the event type's stream this loop reads. Defaults to 0. */
+  partition?: number;
+  /** The handler's slots, shared by the loops of every partition of its type. Defaults to its own, of `concurrency`. */
+  slots?: SlotPool;
 }
 
 export interface RunningSubscription {
   handler: string;
   eventType: string;
+  partition: number;
   stream: string;
   inFlight(): number;
   /** Paused fleet-wide: reading nothing new. */
@@ -57,27 +66,27 @@ export interface RunningSubscription {
 }
 
 /**
- * Runs one handler's consumer group on one stream: an XREADGROUP loop for new entries, an
+ * Runs one handler's consumer group on one partition's stream: an XREADGROUP loop for new entries, an
  * XAUTOCLAIM loop for entries that failed (once their backoff has passed) or whose consumer
  * died, and a claim keeper so an entry being worked on is never redelivered meanwhile.
  */
 export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSubscription): Promise<RunningSubscription> {
   const { redis, blocking, consumer, log } = deps;
   const group = sub.handler;
-  const stream = keys.stream(deps.prefix, sub.eventType);
-  const { concurrency } = sub.options;
+  const partition = deps.partition ?? 0;
+  const stream = keys.stream(deps.prefix, sub.eventType, partition);
+  const slots = deps.slots ?? new SlotPool(sub.options.concurrency);
   // A rate limit is counted per handler run, so its entries are run one at a time.
   const batchSize = sub.options.rateLimit ? 1 : sub.options.batchSize;
-  const slog = log.child({ handler: group, eventType: sub.eventType });
+  const slog = log.child(partition === 0 ? { handler: group, eventType: sub.eventType } : { handler: group, eventType: sub.eventType, partition });
   const abort = new AbortController();
   /** Entries this consumer is working on (the claim keeper keeps them from going idle). */
   const held = new Set<string>();
   /** Transactions under way: a single entry, or a batch of new ones. At most `concurrency`. */
   const runs = new Set<Promise<unknown>>();
-  const orphans = keys.orphans(deps.prefix, group, sub.eventType);
+  const orphans = keys.orphans(deps.prefix, group, sub.eventType, partition);
   let orphansSeen = false;
   const keeper = new ClaimKeeper(redis, stream, group, consumer, deps.claimIdleMs, orphans, slog, () => (orphansSeen = true));
-  let slotWaiter: (() => void) | null = null;
   let reclaimWaiter: (() => void) | null = null;
   /** Set when a wake-up came while the reclaim loop was busy, so it goes round again at once. */
   let wakeMissed = false;
@@ -91,7 +100,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
 
   await ensureGroup(redis, stream, group);
 
-  const failures = keys.failures(deps.prefix, group, sub.eventType);
+  const failures = keys.failures(deps.prefix, group, sub.eventType, partition);
   const pipelineDeps: PipelineDeps = {
     failures,
     db: deps.db, sql: deps.sql, redis, prefix: deps.prefix, stream, log: slog, relay: deps.relay, signal: abort.signal,
@@ -117,7 +126,20 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
       held.add(id);
       keeper.hold(id);
     }
-    const task: Promise<unknown> = deliver(pipelineDeps, sub, fresh)
+    // Reads ask for no more than the free slots, but the partitions of a type share them and read
+    // at the same time: a batch beyond them waits for one (held, so not redelivered meanwhile).
+    // One that is still waiting at stop() is left pending for the next consumer.
+    const run = async () => {
+      while (slots.free() <= 0 && !stopping) await slots.changed();
+      if (stopping) return;
+      slots.take();
+      try {
+        await deliver(pipelineDeps, sub, fresh);
+      } finally {
+        slots.give();
+      }
+    };
+    const task: Promise<unknown> = run()
       .catch((thrown) => slog.error("entries left pending after an error", { entryIds: ids, err: toError(thrown) }))
       .finally(() => {
         for (const id of ids) {
@@ -125,7 +147,6 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
           held.delete(id);
         }
         runs.delete(task);
-        slotWaiter?.();
         if (redeliveryDue) wakeReclaim();
       });
     runs.add(task);
@@ -135,14 +156,15 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
     for (let i = 0; i < entries.length; i += batchSize) dispatch(entries.slice(i, i + batchSize));
   };
 
-  const freeSlots = () => concurrency - runs.size;
+  const freeSlots = () => slots.free();
   // Set when redeliveries (retries, a dead consumer's entries) are due while every slot is busy:
   // the read loop then leaves the next free slot to them, or under steady load they would wait
   // behind new entries for as long as the load lasts.
   let redeliveryDue = false;
   const readSlots = () => freeSlots() - (redeliveryDue ? 1 : 0);
+  const pool = slots;
   const waitForSlot = async (slots = freeSlots) => {
-    while (slots() <= 0 && !stopping) await new Promise<void>((r) => (slotWaiter = () => ((slotWaiter = null), r())));
+    while (slots() <= 0 && !stopping) await pool.changed();
   };
 
   /**
@@ -156,7 +178,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
     if (groupMissing === 1) slog.warn("consumer group missing; recreating it");
     else await sleep(Math.min(100 * 2 ** groupMissing, 5_000), abort.signal);
     try {
-      await deps.onGroupMissing?.(sub);
+      await deps.onGroupMissing?.({ eventType: sub.eventType, handler: sub.handler, partition });
       await ensureGroup(redis, stream, group);
     } catch (thrown) {
       if (groupMissing === 1) slog.warn("could not recreate the consumer group; backing off", { err: toError(thrown) });
@@ -215,7 +237,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
   // outbox; removed from the set only after that, so a crash in between is retried, not lost.
   const recoverOrphans = async () => {
     for (const id of await redis.smembers(orphans)) {
-      await recoverDeletedEntry({ sql: deps.sql, redis, prefix: deps.prefix, log: slog }, sub, id);
+      await recoverDeletedEntry({ sql: deps.sql, redis, prefix: deps.prefix, log: slog, layout: deps.layout }, sub, id, partition);
       await redis.srem(orphans, id);
     }
   };
@@ -296,6 +318,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
   return {
     handler: group,
     eventType: sub.eventType,
+    partition,
     stream,
     inFlight: () => held.size,
     paused: isPaused,
@@ -303,7 +326,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
     async stop(deadline) {
       stopping = true;
       abort.abort();
-      slotWaiter?.();
+      slots.wakeAll();
       wakeReclaim();
       const timeUp = new AbortController();
       const deadlinePassed = sleep(Math.max(0, deadline - Date.now()), timeUp.signal);

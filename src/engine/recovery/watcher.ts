@@ -73,11 +73,16 @@ export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 30_0
   let current: Promise<void> | null = null;
   let again = false;
 
-  // The partitions a count raised elsewhere adds (stream_partitions) are watched within partitionsTtlMs.
+  // The partitions a count raised elsewhere adds (stream_partitions) are watched within
+  // partitionsTtlMs. PostgreSQL being down does not stop the check: the last known (or this
+  // process's own) partitions are watched meanwhile.
+  const types = deps.subscriptions.map((s) => s.eventType);
   let watched: { parts: Part[]; at: number } | null = null;
   const partsToWatch = async () => {
     if (!watched || Date.now() - watched.at >= partitionsTtlMs) {
-      watched = { parts: partsOf(await partitionsToRead(deps.sql, layout, deps.subscriptions.map((s) => s.eventType))), at: Date.now() };
+      const counts = await partitionsToRead(deps.sql, layout, types).catch(() => null);
+      if (counts) watched = { parts: partsOf(counts), at: Date.now() };
+      else watched ??= { parts: partsOf(new Map(types.map((t) => [t, layout.count(t)]))), at: 0 };
     }
     return watched.parts;
   };

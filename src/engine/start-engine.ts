@@ -15,6 +15,8 @@ import { startRecoveryWatcher, type RecoveryStatus, type RecoveryWatcher } from 
 import { duplicateRedis } from "./redis/client.ts";
 import { toError } from "./support/errors.ts";
 import { sleep } from "./support/sleep.ts";
+import { makeLayout, partitionsOf, partitionsToRead } from "./partitions/layout.ts";
+import { startOrderedSubscription } from "./ordering/ordered-subscription.ts";
 
 export interface EngineStatus {
   /** False once stop() was called. */
@@ -54,6 +56,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
   const o = resolveOptions(options);
   const { redis, log, prefix, parts } = o;
   const subs = resolveSubscriptions(o.subscriptions, o.handlerDefaults);
+  const layout = makeLayout(o.partitions, subs);
   const pairs = subs.map((s) => ({ eventType: s.eventType, handler: s.handler }));
   const stopAbort = new AbortController();
   const timers: (() => void)[] = [];
@@ -84,7 +87,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
 
   const relay = parts.relay
     ? startRelay({
-        sql: o.sql, redis, prefix, ...o.relay, log: log.child({ component: "relay" }),
+        sql: o.sql, redis, prefix, ...o.relay, log: log.child({ component: "relay" }), layout,
         knownEventTypes: o.knownEventTypes, onPublished: o.onPublished,
       })
     : null;
@@ -118,7 +121,9 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
         const blocking = duplicateRedis(redis, o.readBlockMs);
         try {
           await joinSubscription({ sql: o.sql, redis, prefix, log }, sub);
-          running.push(await startSubscription({ ...subscriptionDeps, blocking, higherBackedUp: () => higherBackedUp(sub) }, sub));
+          running.push(sub.ordered
+            ? await startOrderedSubscription({ ...subscriptionDeps, blocking, layout }, sub, partitionsOf((await partitionsToRead(o.sql, layout, [sub.eventType])).get(sub.eventType)!))
+            : await startSubscription({ ...subscriptionDeps, blocking, higherBackedUp: () => higherBackedUp(sub) }, sub));
           break;
         } catch (thrown) {
           blocking.disconnect();

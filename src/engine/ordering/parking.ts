@@ -58,12 +58,16 @@ interface Parked {
 
 /** Locks K's parked_keys row until the transaction ends; undefined when K is free. */
 async function lockKey(tx: Q, ref: KeyRef): Promise<Parked | undefined> {
-  const [row] = await tx<Parked[]>`
-    select k.dead_letter_id, k.event_id, coalesce(d.status = 'open', false) as open
-    from parked_keys k left join dead_letters d on d.id = k.dead_letter_id
-    where k.handler = ${ref.handler} and k.event_type = ${ref.eventType} and k.partition_key = ${ref.key}
-    for update of k`;
-  return row;
+  const [row] = await tx<Omit<Parked, "open">[]>`
+    select dead_letter_id, event_id from parked_keys
+    where handler = ${ref.handler} and event_type = ${ref.eventType} and partition_key = ${ref.key}
+    for update`;
+  if (!row) return undefined;
+  // MUST be a statement of its own, after the lock: a statement that waited for the lock sees
+  // the locked row as committed meanwhile, but rows it joined as they were when it started (a
+  // release that just committed would still show its dead letter open).
+  const [letter] = await tx<{ status: string }[]>`select status from dead_letters where id = ${row.dead_letter_id}`;
+  return { ...row, open: letter?.status === "open" };
 }
 
 /**
@@ -155,30 +159,55 @@ async function outboxRows(q: Q, ids: string[]): Promise<OutboxRow[]> {
 }
 
 /**
- * Parks K behind the dead letter of `eventId` (the caller checked its fence in `tx`). A released
- * key whose re-driven event failed again is parked behind the new dead letter, and its re-driven
- * rows after it wait again. A key already parked behind another open dead letter keeps that one.
+ * Parks K behind the latest dead letter of `eventId` (the caller checked its fence in `tx`), the
+ * event a run of K just dead-lettered. A released key whose re-driven event failed again is
+ * parked behind the new dead letter, and its re-driven rows wait again. A key already parked
+ * behind another open dead letter keeps that one. Safe to call again. When an operator retried
+ * the letter already (between the dead-lettering and this), its re-driven entry is let through
+ * first, and K's later events wait for it like for any release; deleted (or processed since),
+ * nothing holds K.
  */
-export async function parkKey(tx: Q, ref: KeyRef, deadLetterId: string, eventId: string): Promise<void> {
+export async function parkKey(tx: Q, ref: KeyRef, eventId: string): Promise<string | undefined> {
+  const [letter] = await tx<{ id: string; status: string }[]>`
+    select id, status from dead_letters where handler = ${ref.handler} and event_id = ${eventId}
+    order by failed_at desc limit 1`;
+  if (!letter || (letter.status !== "open" && letter.status !== "retried")) return undefined;
   const parked = await lockKey(tx, ref);
-  if (parked?.open) return;
+  if (parked?.dead_letter_id === letter.id || (parked?.open && parked.event_id !== eventId)) return undefined;
+  const [done] = await tx`select 1 from processed_events where handler = ${ref.handler} and event_id = ${eventId}`;
+  if (done) return undefined;
   if (parked) {
     await tx`
-      update parked_keys set dead_letter_id = ${deadLetterId}, event_id = ${eventId}, parked_at = now()
+      update parked_keys set dead_letter_id = ${letter.id}, event_id = ${eventId}, parked_at = now()
       where handler = ${ref.handler} and event_type = ${ref.eventType} and partition_key = ${ref.key}`;
   } else {
     await tx`
       insert into parked_keys (handler, event_type, partition_key, dead_letter_id, event_id)
-      values (${ref.handler}, ${ref.eventType}, ${ref.key}, ${deadLetterId}, ${eventId})`;
+      values (${ref.handler}, ${ref.eventType}, ${ref.key}, ${letter.id}, ${eventId})`;
   }
-  await tx`delete from parked_events where handler = ${ref.handler} and event_id = ${eventId}`;
-  await tx`update parked_events set redriven = false where handler = ${ref.handler} and event_type = ${ref.eventType} and partition_key = ${ref.key}`;
+  const waiting = await waitingEvents(tx, ref, eventId);
+  await queueEvents(tx, ref, letter.status === "retried" ? [eventId, ...waiting] : waiting, letter.status === "retried" ? 1 : 0);
+  return letter.id;
 }
 
-/** The open dead letter of `eventId` for the handler (the one a failed run just recorded). */
-export async function openDeadLetterOf(q: Q, handler: string, eventId: string): Promise<string | undefined> {
-  const [row] = await q<{ id: string }[]>`
-    select id from dead_letters where handler = ${handler} and event_id = ${eventId} and status = 'open'
-    order by failed_at desc limit 1`;
-  return row?.id;
+/** K's parked events in their order, but `except`. */
+export async function waitingEvents(tx: Q, ref: KeyRef, except?: string | null): Promise<string[]> {
+  const rows = await tx<{ event_id: string }[]>`
+    select event_id from parked_events
+    where handler = ${ref.handler} and event_type = ${ref.eventType} and partition_key = ${ref.key}
+    order by position`;
+  return rows.map((r) => r.event_id).filter((id) => id !== except);
+}
+
+/**
+ * Replaces K's parked events by `eventIds`, in that order (fresh positions, taken in this order),
+ * the first `redriven` of them marked re-driven and the rest waiting.
+ */
+export async function queueEvents(tx: Q, ref: KeyRef, eventIds: string[], redriven: number): Promise<void> {
+  await tx`delete from parked_events where handler = ${ref.handler} and event_type = ${ref.eventType} and partition_key = ${ref.key}`;
+  if (eventIds.length === 0) return;
+  await tx`
+    insert into parked_events (handler, event_type, partition_key, event_id, redriven)
+    select ${ref.handler}, ${ref.eventType}, ${ref.key}, t.id, t.n <= ${redriven}
+    from unnest(${eventIds}::uuid[]) with ordinality as t(id, n) order by t.n`;
 }

@@ -4,7 +4,7 @@ import type { DeadLetterRow } from "../dead-letters/row.ts";
 import type { OutboxRow } from "../outbox/claim.ts";
 import { SINGLE_PARTITION, type Layout } from "../partitions/layout.ts";
 import { streamOf } from "../redis/keys.ts";
-import { redriveWaiting, type KeyRef, type Redriver } from "./parking.ts";
+import { queueEvents, redriveWaiting, waitingEvents, type KeyRef, type Redriver } from "./parking.ts";
 
 export interface ReleaseDeps {
   redis: Redis;
@@ -35,18 +35,10 @@ export async function releaseParkedKeys(
     const letter = letters.find((l) => l.id === k.dead_letter_id)!;
     const ref: KeyRef = { handler: k.handler, eventType: k.event_type, key: k.partition_key };
     const redriver: Redriver = { redis: deps.redis, prefix: deps.prefix, layout: deps.layout ?? layoutOfLetter(deps.prefix, letter) };
-    const waiting = (await tx<{ event_id: string }[]>`
-      select event_id from parked_events
-      where handler = ${ref.handler} and event_type = ${ref.eventType} and partition_key = ${ref.key}
-      order by position`).map((r) => r.event_id).filter((id) => id !== letter.event_id);
+    const waiting = await waitingEvents(tx, ref, letter.event_id);
     if (action === "retry" && letter.event_id) {
-      // The retried event runs first: its row goes ahead of the waiting ones (fresh positions,
-      // taken in this order, keep theirs behind it).
-      await tx`delete from parked_events where handler = ${ref.handler} and event_type = ${ref.eventType} and partition_key = ${ref.key}`;
-      await tx`
-        insert into parked_events (handler, event_type, partition_key, event_id, redriven)
-        select ${ref.handler}, ${ref.eventType}, ${ref.key}, t.id, t.n = 1
-        from unnest(${[letter.event_id, ...waiting]}::uuid[]) with ordinality as t(id, n) order by t.n`;
+      // The retried event runs first: its row goes ahead of the waiting ones.
+      await queueEvents(tx, ref, [letter.event_id, ...waiting], 1);
       const [entryId] = await redriveWaiting(tx, ref, redriver, waiting, eventOfLetter(letter));
       released.set(letter.id, entryId ?? null);
     } else if (waiting.length > 0) {

@@ -8,7 +8,7 @@ import { advanceKey, parkKey, type KeyRef, type Redriver } from "./parking.ts";
  * Run by a new owner of a partition before any of its entries, to finish what the previous owner
  * may have left half done when it died:
  * - an entry dead-lettered (and acked) whose key was not parked yet: the key is parked now, before
- *   any later event of it can run;
+ *   any later event of it can run (behind its re-drive, when an operator retried it meanwhile);
  * - a released key whose last re-driven event ran but which was not moved on: it is moved on
  *   (its waiting events re-driven, or the key freed).
  * Only keys of this partition (by the current layout) are touched.
@@ -18,8 +18,9 @@ export async function repairPartition(sql: Sql, fence: PartitionRef, generation:
   const here = (key: string) => partitionOf(key, count) === fence.partition;
   const letters = await sql<{ id: string; event_id: string; aggregate_id: string | null; tenant_id: string | null; payload: string }[]>`
     select d.id, d.event_id, d.aggregate_id, d.tenant_id, d.payload from dead_letters d
-    where d.handler = ${fence.handler} and d.event_type = ${fence.eventType} and d.status = 'open' and d.event_id is not null
+    where d.handler = ${fence.handler} and d.event_type = ${fence.eventType} and d.status in ('open', 'retried') and d.event_id is not null
       and not exists (select 1 from parked_keys k where k.dead_letter_id = d.id)
+      and not exists (select 1 from processed_events p where p.handler = d.handler and p.event_id = d.event_id)
     order by d.failed_at, d.id`;
   for (const l of letters) {
     const key = layout.keyOf({
@@ -30,7 +31,7 @@ export async function repairPartition(sql: Sql, fence: PartitionRef, generation:
     const ref: KeyRef = { handler: fence.handler, eventType: fence.eventType, key };
     await sql.begin(async (tx) => {
       await checkFenceSql(tx, fence, generation);
-      await parkKey(tx, ref, l.id, l.event_id);
+      await parkKey(tx, ref, l.event_id);
     });
   }
   const released = await sql<{ partition_key: string }[]>`

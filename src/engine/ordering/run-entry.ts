@@ -10,7 +10,7 @@ import type { ResolvedSubscription } from "../delivery/subscribe.ts";
 import type { Keyed, Layout } from "../partitions/layout.ts";
 import { decodeEntry, type StreamEvent } from "../redis/entry.ts";
 import { checkFence, checkFenceSql, FencedError, type PartitionRef } from "./fence.ts";
-import { advanceKey, decideParked, isParked, openDeadLetterOf, parkKey, type KeyRef, type Redriver } from "./parking.ts";
+import { advanceKey, decideParked, isParked, parkKey, type KeyRef, type Redriver } from "./parking.ts";
 
 /** What one lane's entries run with. */
 export interface EntryContext {
@@ -101,10 +101,8 @@ export async function runEntry(c: EntryContext, delivery: Delivery): Promise<Ent
   // when the partition is next taken, repairPartition).
   return settleKey(c, async (tx) => {
     if (outcome !== "dead_lettered") return void (await advanceKey(tx, ref, c.redriver));
-    const deadLetterId = await openDeadLetterOf(tx, sub.handler, event.id);
-    if (!deadLetterId) return;
-    await parkKey(tx, ref, deadLetterId, event.id);
-    c.pipeline.log.warn("key parked behind its dead letter; its later events wait", { key, eventId: event.id, deadLetterId });
+    const deadLetterId = await parkKey(tx, ref, event.id);
+    if (deadLetterId) c.pipeline.log.warn("key parked behind its dead letter; its later events wait", { key, eventId: event.id, deadLetterId });
   });
 }
 

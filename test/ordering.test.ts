@@ -183,3 +183,15 @@ test("raising a partition's fence waits for the old owner's run in flight, and a
   expect(((await ctx.redis.xpending(stream, "seq")) as [number])[0]).toBe(1);
   await expect(ctx.db.transaction((tx) => checkFence(tx, ref, old))).rejects.toBeInstanceOf(FencedError);
 });
+
+test("per-event priorities do not reorder an ordered type: a backlog goes out in the order it was written", async () => {
+  const { writeEvent } = await import("../src/engine/index.ts");
+  for (let step = 1; step <= 8; step++) {
+    await ctx.db.transaction((tx) => writeEvent(tx, { eventType: "step.done", aggregateId: "P", payload: { step }, priority: Math.min(10, step) }));
+  }
+  // Small relay batches: the later, higher-priority events would be claimed first.
+  const engine = await ctx.startEngine([sequenceHandler()], { env: PARTITIONS, consumerName: `${ctx.prefix}-a`, relay: { batchSize: 3, oldestShare: 0 } });
+  await engine.consumersStarted;
+  await waitRuns(8);
+  expect((await runOrder(ctx.sql)).get("P")).toEqual(range(1, 8));
+});

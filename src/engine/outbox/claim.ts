@@ -22,32 +22,39 @@ export interface ClaimOptions {
   oldestShare: number;
   /** Also claim delayed rows that have come due (known to exist: see nextDueAt). */
   withDue: boolean;
+  /**
+   * Types with an ordered handler: their rows go out in outbox order whatever their priority (a
+   * priority would let a later event of a key overtake an earlier one). Defaults to none.
+   */
+  orderedTypes?: readonly string[];
 }
 
 /**
  * Locks up to `limit` rows due now, skipping rows another relay holds, so relays on several
  * machines never claim the same row: a share of the batch (at least one row) oldest first, the rest
  * highest priority first (oldest first within a priority), and, with `withDue`, delayed rows whose
- * time has come, in due order. Returned highest priority first. Selects by what is unpublished,
+ * time has come, in due order. Returned highest priority first (rows of `orderedTypes` as if
+ * they had none: oldest first, delayed ones at their due time). Selects by what is unpublished,
  * never by "id greater than the last seen": ids and timestamps commit out of order.
  */
-export async function claimOutboxBatch(tx: Q, limit: number, { skipTypes = [], oldestShare, withDue }: ClaimOptions): Promise<OutboxRow[]> {
+export async function claimOutboxBatch(tx: Q, limit: number, { skipTypes = [], oldestShare, withDue, orderedTypes = [] }: ClaimOptions): Promise<OutboxRow[]> {
   const oldest = Math.max(1, Math.min(limit, Math.floor(limit * oldestShare)));
   const skip = skipTypes.length ? tx`and event_type <> all(${skipTypes as string[]}::text[])` : tx``;
+  const priority = orderedTypes.length ? tx`(case when event_type = any(${orderedTypes as string[]}::text[]) then null else priority end)` : tx`priority`;
   return tx<OutboxRow[]>`
     with oldest as (
       select id from outbox where published_at is null and available_at is null ${skip}
       order by created_at limit ${oldest} for update skip locked),
     urgent as (
       select id from outbox where published_at is null and available_at is null ${skip} and id not in (select id from oldest)
-      order by priority desc nulls last, created_at limit ${limit - oldest} for update skip locked),
+      order by ${priority} desc nulls last, created_at limit ${limit - oldest} for update skip locked),
     due as (
       select id from outbox where ${withDue} and published_at is null and available_at <= clock_timestamp() ${skip}
       order by available_at limit ${limit} for update skip locked)
     select id, event_type, aggregate_id, tenant_id, payload::text as payload, created_at,
       trace_context->>'traceparent' as traceparent, trace_context->>'tracestate' as tracestate
     from outbox where id in (select id from oldest union all select id from urgent union all select id from due)
-    order by priority desc nulls last, coalesce(available_at, created_at)`;
+    order by ${priority} desc nulls last, coalesce(available_at, created_at)`;
 }
 
 /**

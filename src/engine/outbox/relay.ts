@@ -61,7 +61,9 @@ export async function relayBatch(deps: RelayDeps): Promise<{ taken: number; clai
     // Orders this batch against a recovery from Redis data loss: see recovery/recover.ts.
     await holdPublishBarrier(tx, prefix);
     const busy = await lockOrderedTypes(tx, prefix, layout.ordered);
-    const claimed = await claimOutboxBatch(tx, batchSize, { skipTypes: [...(deps.waiting ?? []), ...busy], oldestShare: deps.oldestShare ?? 0.1, withDue: !!deps.withDue });
+    const claimed = await claimOutboxBatch(tx, batchSize, {
+      skipTypes: [...(deps.waiting ?? []), ...busy], oldestShare: deps.oldestShare ?? 0.1, withDue: !!deps.withDue, orderedTypes: [...layout.ordered],
+    });
     const { unknown, waiting } = await unknownTypes(redis, prefix, claimed, deps.knownEventTypes);
     for (const type of waiting) deps.waiting?.add(type);
     const rows = waiting.size ? claimed.filter((r) => !waiting.has(r.event_type)) : claimed;

@@ -41,6 +41,7 @@ export {
 export { BULK_LIMIT, retryDeadLetter, retryDeadLetters, type RetryResult } from "./admin/redrive.ts";
 export { deleteDeadLetter, discardDeadLetters, type DeleteResult } from "./admin/discard.ts";
 export { applyToDeadLetters, type BulkAction } from "./admin/bulk.ts";
+export { listBlockedKeys, type BlockedKey, type BlockedKeyFilter } from "./admin/blocked-keys.ts";
 export { readStreamStates, type GroupState, type StreamState } from "./admin/stream-states.ts";
 export { countOpenDeadLetters, readOutboxBacklog, type OpenDeadLetterCount, type OutboxBacklog } from "./admin/counts.ts";
 

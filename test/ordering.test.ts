@@ -195,3 +195,21 @@ test("per-event priorities do not reorder an ordered type: a backlog goes out in
   await waitRuns(8);
   expect((await runOrder(ctx.sql)).get("P")).toEqual(range(1, 8));
 });
+
+test("one handler ordered over several types: create, pay and cancel of each order run in the order written, over three consumers", async () => {
+  const types = ["order.created", "order.paid", "order.cancelled"];
+  // Priorities would publish cancellations ahead of payments; the order per key still holds.
+  const priorities = { "order.created": 10, "order.cancelled": 9, "order.paid": 1 };
+  const failOnce = new Set(["o-2:2", "o-5:4"]);
+  await Promise.all(["a", "b", "c"].map(async (name) => {
+    const subs = types.map((eventType) => sequenceHandler({ eventType, consumer: name, failOnce, sleepMs: () => Math.floor(Math.random() * 3) }));
+    const engine = await ctx.startEngine(subs, { env: PARTITIONS, consumerName: `${ctx.prefix}-${name}`, priorities });
+    await engine.consumersStarted;
+  }));
+  const orders = range(0, 7).map((i) => `o-${i}`);
+  for (let step = 1; step <= 9; step++) await writeSteps(ctx, orders, step, step, types[(step - 1) % 3]);
+  await waitRuns(orders.length * 9);
+  const order = await runOrder(ctx.sql);
+  for (const o of orders) expect({ o, steps: order.get(o) }).toEqual({ o, steps: range(1, 9) });
+  expect(failOnce.size).toBe(0);
+});

@@ -9,7 +9,7 @@ import type { Logger } from "../support/logger.ts";
 import { sleep } from "../support/sleep.ts";
 import { repairPartition } from "./repair.ts";
 import { keyOfEvent, runEntry, type EntryContext } from "./run-entry.ts";
-import type { Slots } from "./slots.ts";
+import type { SlotPool } from "../delivery/slot-pool.ts";
 
 export interface LaneDeps extends EntryContext {
   /** This lane's own connection: XREADGROUP BLOCK holds it. */
@@ -18,7 +18,7 @@ export interface LaneDeps extends EntryContext {
   blockMs: number;
   /** The handler is paused fleet-wide: read nothing new. */
   isPaused: () => boolean;
-  slots: Slots;
+  slots: SlotPool;
   orphans: string;
   onGroupMissing?: () => Promise<void>;
   /** The partition's fence moved on under a run: the lane has stopped; give the partition up. */

@@ -6,7 +6,7 @@ import type { RunningSubscription, SubscriptionDeps } from "../delivery/subscrip
 import { SINGLE_PARTITION, type Layout } from "../partitions/layout.ts";
 import { startLane, type Lane } from "./lane.ts";
 import { startLeases } from "./leases.ts";
-import { Slots } from "./slots.ts";
+import { SlotPool } from "../delivery/slot-pool.ts";
 
 export interface OrderedSubscriptionDeps extends SubscriptionDeps {
   /** The engine's layout: each event's partition key, and the partition re-driven events go to. */
@@ -29,7 +29,7 @@ export async function startOrderedSubscription(
   const layout = deps.layout ?? SINGLE_PARTITION;
   const connect = deps.connect ?? (() => duplicateRedis(deps.redis, deps.blockMs));
   const slog = deps.log.child({ handler: sub.handler, eventType: sub.eventType, ordered: true });
-  const slots = new Slots(sub.options.concurrency);
+  const slots = new SlotPool(sub.options.concurrency);
   const lanes = new Map<number, { lane: Lane; abort: AbortController }>();
   const isPaused = () => deps.pauses?.isPaused(sub.handler) ?? false;
   let stopDeadline: number | undefined;

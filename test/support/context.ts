@@ -6,13 +6,37 @@ import postgres from "postgres";
 import { engineOptions, loadConfig, type Config } from "../../src/config.ts";
 import { createDatabase, type Database } from "../../src/db/client.ts";
 import { ensureDatabase } from "../../src/db/migrate.ts";
-import { createRedis } from "../../src/engine/index.ts";
+import { createRedis, createRedisCluster, scanAll } from "../../src/engine/index.ts";
 import { startEngine, type Engine, type EngineOptions, type EngineParts } from "../../src/engine/index.ts";
 import { createLogger, type Logger } from "../../src/lib/logger.ts";
 import type { Subscription } from "../../src/engine/delivery/subscribe.ts";
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/orderstream_test";
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+/**
+ * The suite's switch, as Watermill runs one Pub/Sub suite against every backend: set (`host:port,...`,
+ * as `bun run test:cluster` does), every test's Redis, and the service processes tests start, use
+ * this Redis Cluster instead of TEST_REDIS_URL.
+ */
+export const TEST_REDIS_CLUSTER_NODES = process.env.TEST_REDIS_CLUSTER_NODES || undefined;
+
+/** A client of the tests' Redis (the cluster when TEST_REDIS_CLUSTER_NODES is set), not connected yet. */
+export function createTestRedis(): Redis {
+  if (!TEST_REDIS_CLUSTER_NODES) return createRedis(TEST_REDIS_URL);
+  return createRedisCluster(TEST_REDIS_CLUSTER_NODES.split(",").map((node) => {
+    const [host, port] = node.trim().split(":");
+    return { host: host!, port: Number(port) };
+  }));
+}
+
+/** Deletes every key matching `pattern` (on every master of a cluster). */
+export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+  const found = await scanAll(redis, pattern);
+  // One key per command: keys of different slots cannot share one DEL on a cluster.
+  const pipeline = redis.pipeline();
+  for (const key of found) pipeline.unlink(key);
+  if (found.length) await pipeline.exec();
+}
 const MIGRATIONS = fileURLToPath(new URL("../../drizzle", import.meta.url));
 
 let databaseReady: Promise<void> | null = null;
@@ -23,6 +47,8 @@ export function testEnv(ctx: { prefix: string; databaseUrl: string }, overrides:
     NODE_ENV: "test",
     DATABASE_URL: ctx.databaseUrl,
     REDIS_URL: TEST_REDIS_URL,
+    // A test that names its own REDIS_URL (a private server for an outage) gets that one.
+    ...(TEST_REDIS_CLUSTER_NODES && !overrides.REDIS_URL ? { REDIS_CLUSTER_NODES: TEST_REDIS_CLUSTER_NODES } : {}),
     STREAM_PREFIX: ctx.prefix,
     CONSUMER_NAME: `${ctx.prefix}-main`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "error",
@@ -71,7 +97,7 @@ export async function createTestContext(): Promise<TestContext> {
   await migrate(database.db, { migrationsFolder: MIGRATIONS, migrationsSchema: schema });
   await database.sql`create table effects (handler text not null, event_id uuid not null, note text, at timestamptz not null default now())`;
 
-  const redis = createRedis(TEST_REDIS_URL);
+  const redis = createTestRedis();
   await redis.connect();
   const log = createLogger({ level: (process.env.TEST_LOG_LEVEL as "error") ?? "error", service: prefix });
   const engines: Engine[] = [];
@@ -92,12 +118,7 @@ export async function createTestContext(): Promise<TestContext> {
     },
     async cleanup() {
       await Promise.all(engines.map((e) => e.stop().catch(() => {})));
-      let cursor = "0";
-      do {
-        const [next, found] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-        cursor = next;
-        if (found.length) await redis.del(...found);
-      } while (cursor !== "0");
+      await deleteKeys(redis, `${prefix}:*`);
       await redis.quit();
       await database.sql.end({ timeout: 2 });
       const dropper = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });

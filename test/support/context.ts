@@ -21,9 +21,9 @@ export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6
 export const TEST_REDIS_CLUSTER_NODES = process.env.TEST_REDIS_CLUSTER_NODES || undefined;
 
 /** A client of the tests' Redis (the cluster when TEST_REDIS_CLUSTER_NODES is set), not connected yet. */
-export function createTestRedis(): Redis {
-  if (!TEST_REDIS_CLUSTER_NODES) return createRedis(TEST_REDIS_URL);
-  return createRedisCluster(TEST_REDIS_CLUSTER_NODES.split(",").map((node) => {
+export function createTestRedis(clusterNodes = TEST_REDIS_CLUSTER_NODES): Redis {
+  if (!clusterNodes) return createRedis(TEST_REDIS_URL);
+  return createRedisCluster(clusterNodes.split(",").map((node) => {
     const [host, port] = node.trim().split(":");
     return { host: host!, port: Number(port) };
   }));
@@ -42,13 +42,14 @@ const MIGRATIONS = fileURLToPath(new URL("../../drizzle", import.meta.url));
 let databaseReady: Promise<void> | null = null;
 
 /** Environment a test (or a child process it starts) runs with: fast timings, its own prefix and schema. */
-export function testEnv(ctx: { prefix: string; databaseUrl: string }, overrides: Record<string, string> = {}): Record<string, string> {
+export function testEnv(ctx: { prefix: string; databaseUrl: string; clusterNodes?: string }, overrides: Record<string, string> = {}): Record<string, string> {
+  const clusterNodes = ctx.clusterNodes ?? TEST_REDIS_CLUSTER_NODES;
   return {
     NODE_ENV: "test",
     DATABASE_URL: ctx.databaseUrl,
     REDIS_URL: TEST_REDIS_URL,
     // A test that names its own REDIS_URL (a private server for an outage) gets that one.
-    ...(TEST_REDIS_CLUSTER_NODES && !overrides.REDIS_URL ? { REDIS_CLUSTER_NODES: TEST_REDIS_CLUSTER_NODES } : {}),
+    ...(clusterNodes && !overrides.REDIS_URL ? { REDIS_CLUSTER_NODES: clusterNodes } : {}),
     STREAM_PREFIX: ctx.prefix,
     CONSUMER_NAME: `${ctx.prefix}-main`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "error",
@@ -71,6 +72,8 @@ export interface TestContext extends Database {
   /** DATABASE_URL pointing at this test's own schema (search_path), for child processes too. */
   databaseUrl: string;
   redis: Redis;
+  /** The Redis Cluster this test runs on (`host:port,...`), when it runs on one. */
+  clusterNodes?: string;
   log: Logger;
   config(overrides?: Record<string, string>): Config;
   /** Starts an engine on this test's schema and prefix; stopped by cleanup() if the test did not. */
@@ -82,8 +85,9 @@ export interface TestContext extends Database {
 /**
  * A test's own world on the shared PostgreSQL and Redis: a fresh schema with the migrations
  * applied (plus an `effects` table for handlers to record what they did) and a random key prefix.
+ * `clusterNodes` (`host:port,...`) puts it on that Redis Cluster instead of the suite's Redis.
  */
-export async function createTestContext(): Promise<TestContext> {
+export async function createTestContext({ clusterNodes }: { clusterNodes?: string } = {}): Promise<TestContext> {
   databaseReady ??= ensureDatabase(TEST_DATABASE_URL);
   await databaseReady;
   const prefix = `t${randomBytes(5).toString("hex")}`;
@@ -97,17 +101,18 @@ export async function createTestContext(): Promise<TestContext> {
   await migrate(database.db, { migrationsFolder: MIGRATIONS, migrationsSchema: schema });
   await database.sql`create table effects (handler text not null, event_id uuid not null, note text, at timestamptz not null default now())`;
 
-  const redis = createTestRedis();
+  const redis = createTestRedis(clusterNodes);
   await redis.connect();
   const log = createLogger({ level: (process.env.TEST_LOG_LEVEL as "error") ?? "error", service: prefix });
   const engines: Engine[] = [];
-  const ctx = { prefix, databaseUrl };
+  const ctx = { prefix, databaseUrl, clusterNodes };
 
   return {
     ...database,
     prefix,
     databaseUrl,
     redis,
+    clusterNodes: clusterNodes ?? TEST_REDIS_CLUSTER_NODES,
     log,
     config: (overrides) => loadConfig(testEnv(ctx, overrides)),
     async startEngine(subscriptions, opts = {}) {

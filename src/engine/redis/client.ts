@@ -36,7 +36,8 @@ export interface ClusterNode {
  * `pipeline()` on it sends each queued command to its own slot's node (commands of one node
  * still share its connection's round trip) and answers exec() in the usual `[err, result][]`
  * shape: the engine's pipelines only save round trips, none relies on them being atomic.
- * MULTI and Lua scripts still run on one node, and every key they touch must share one slot.
+ * MGET is split the same way. MULTI and Lua scripts still run on one node, and every key they
+ * touch must share one slot.
  */
 export function createRedisCluster(nodes: ClusterNode[], commandTimeout = REDIS_COMMAND_TIMEOUT_MS): Redis {
   const cluster = new Cluster(nodes, {
@@ -69,6 +70,10 @@ function clusterPolicy(cluster: Cluster, commandTimeout: number): Redis {
     reconnectOnTimeout(node, () => node.disconnect());
   });
   cluster.pipeline = (() => slotPipeline(cluster)) as Cluster["pipeline"];
+  // MGET of keys in different slots is refused; one GET each gives the same answer (an MGET is
+  // not atomic across a cluster's nodes either). The engine reads consumer names this way.
+  cluster.mget = ((...args: unknown[]) =>
+    Promise.all((args.flat() as string[]).map((key) => cluster.get(key)))) as Cluster["mget"];
   return cluster as unknown as Redis;
 }
 

@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from "bun:te
 import type { Cluster } from "ioredis";
 import { z } from "zod";
 import { createRedisCluster, isCluster, scanAll, subscribe, UnrecoverableError } from "../src/engine/index.ts";
+import { pingRedis } from "../src/metrics/probes.ts";
 import { drainOutbox } from "../src/engine/outbox/relay.ts";
 import { partitionOf } from "../src/engine/partitions/hash.ts";
 import { makeLayout } from "../src/engine/partitions/layout.ts";
@@ -32,6 +33,7 @@ test("the tests' Redis here is a cluster of three masters", async () => {
   expect(isCluster(ctx.redis)).toBe(true);
   await ctx.redis.ping();
   expect(masters()).toHaveLength(3);
+  await pingRedis(ctx.redis); // the health check: every slot served
 });
 
 test("the client's pipeline and MGET span slots, answering in order with each command's own error; a MULTI across slots is refused", async () => {

@@ -2,6 +2,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from "bun:te
 import type { Cluster } from "ioredis";
 import { z } from "zod";
 import { createRedisCluster, isCluster, scanAll, subscribe, UnrecoverableError } from "../src/engine/index.ts";
+import { loadConfig } from "../src/config.ts";
+import { createConfiguredRedis } from "../src/deps.ts";
 import { pingRedis } from "../src/metrics/probes.ts";
 import { drainOutbox } from "../src/engine/outbox/relay.ts";
 import { partitionOf } from "../src/engine/partitions/hash.ts";
@@ -146,6 +148,22 @@ test("a master restarted without its data serves its slots again, empty, while t
     written.forEach((key, i) => expect([key, values[i]]).toEqual([key, lost.includes(key) ? null : "1"]));
   } finally {
     redis.disconnect();
+    await local.stop();
+  }
+}, 60_000);
+
+test("a cluster that requires a password is reached with REDIS_CLUSTER_PASSWORD, and refused without it", async () => {
+  const local = await startRedisCluster({ password: "cluster-secret-1" });
+  const config = (env: Record<string, string>) => loadConfig({ REDIS_CLUSTER_NODES: local.spec, ...env });
+  const withPassword = createConfiguredRedis(config({ REDIS_CLUSTER_PASSWORD: "cluster-secret-1" }));
+  const without = createRedisCluster(local.nodes, 1_000); // no password; gives up after 1 s
+  try {
+    await withPassword.set("auth:check", "1");
+    expect(await withPassword.get("auth:check")).toBe("1");
+    await expect(without.get("auth:check")).rejects.toThrow();
+  } finally {
+    withPassword.disconnect();
+    without.disconnect();
     await local.stop();
   }
 }, 60_000);

@@ -31,6 +31,12 @@ export interface ClusterNode {
   port: number;
 }
 
+/** How every node of a cluster is reached: the same password (AUTH) and TLS on all of them. */
+export interface ClusterAccess {
+  password?: string;
+  tls?: boolean;
+}
+
 /**
  * A Redis Cluster client with createRedis's policy, typed as the `Redis` the engine takes.
  * `pipeline()` on it sends each queued command to its own slot's node (commands of one node
@@ -39,14 +45,14 @@ export interface ClusterNode {
  * MGET is split the same way. MULTI and Lua scripts still run on one node, and every key they
  * touch must share one slot.
  */
-export function createRedisCluster(nodes: ClusterNode[], commandTimeout = REDIS_COMMAND_TIMEOUT_MS): Redis {
+export function createRedisCluster(nodes: ClusterNode[], commandTimeout = REDIS_COMMAND_TIMEOUT_MS, { password, tls = false }: ClusterAccess = {}): Redis {
   const cluster = new Cluster(nodes, {
     lazyConnect: true,
     // A command that found its node's connection closed is not sent again (createRedis'
     // autoResendUnfulfilledCommands: false); redirections (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) are
     // answers the server gave without running the command, and are followed.
     retryDelayOnFailover: 0,
-    redisOptions: { commandTimeout, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 3 },
+    redisOptions: { commandTimeout, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 3, password, ...(tls ? { tls: {} } : {}) },
   });
   return clusterPolicy(cluster, commandTimeout);
 }

@@ -42,8 +42,8 @@ export interface ClusterAccess {
  * `pipeline()` on it sends each queued command to its own slot's node (commands of one node
  * still share its connection's round trip) and answers exec() in the usual `[err, result][]`
  * shape: the engine's pipelines only save round trips, none relies on them being atomic.
- * MGET is split the same way. MULTI and Lua scripts still run on one node, and every key they
- * touch must share one slot.
+ * MGET is split the same way; INFO answers from one master (the one serving slot 0). MULTI and Lua
+ * scripts still run on one node, and every key they touch must share one slot.
  */
 export function createRedisCluster(nodes: ClusterNode[], commandTimeout = REDIS_COMMAND_TIMEOUT_MS, { password, tls = false }: ClusterAccess = {}): Redis {
   const cluster = new Cluster(nodes, {
@@ -80,6 +80,15 @@ function clusterPolicy(cluster: Cluster, commandTimeout: number): Redis {
   // not atomic across a cluster's nodes either). The engine reads consumer names this way.
   cluster.mget = ((...args: unknown[]) =>
     Promise.all((args.flat() as string[]).map((key) => cluster.get(key)))) as Cluster["mget"];
+  // INFO names no key, so any node could answer it, and a server's run id would change from one
+  // call to the next (which reads as a restart). It is asked of the master serving slot 0.
+  const anyInfo = cluster.info.bind(cluster) as (...args: unknown[]) => Promise<string>;
+  cluster.info = (async (...args: unknown[]) => {
+    if (cluster.status !== "ready") await cluster.ping();
+    const first = cluster.slots[0]?.[0];
+    const node = cluster.nodes("master").find((n) => `${n.options.host}:${n.options.port}` === first);
+    return node ? (node.info as (...a: unknown[]) => Promise<string>)(...args) : anyInfo(...args);
+  }) as Cluster["info"];
   return cluster as unknown as Redis;
 }
 

@@ -30,11 +30,18 @@ export function databaseUrl(name: string): string {
   return url.toString();
 }
 
+export interface WorldOptions {
+  /** PostgreSQL connections, the same for both sides. */
+  poolSize: number;
+  /** The Redis this world's side runs on, not connected yet; defaults to REDIS_URL. */
+  redis?: () => Redis;
+}
+
 /**
  * Creates and migrates `bench_<label>_<random>` (about 150 ms), a pool of `poolSize` connections
- * (the same for both sides) and a key prefix; registered for cleanup.
+ * and a key prefix; registered for cleanup.
  */
-export async function createWorld(label: string, { poolSize }: { poolSize: number }): Promise<World> {
+export async function createWorld(label: string, { poolSize, redis: connect }: WorldOptions): Promise<World> {
   throwIfInterrupted();
   const id = randomBytes(4).toString("hex");
   const name = `bench_${label.replaceAll("-", "_")}_${id}`;
@@ -44,7 +51,7 @@ export async function createWorld(label: string, { poolSize }: { poolSize: numbe
   await migrateDatabase(url);
   throwIfInterrupted(); // the drop registered above still runs
   const database = createDatabase(url, { max: poolSize });
-  const redis = createRedis(REDIS_URL);
+  const redis = connect ? connect() : createRedis(REDIS_URL);
   await redis.connect();
   const closeClients = deferCleanup(`clients of ${name}`, async () => {
     await deleteKeys(redis, prefix);

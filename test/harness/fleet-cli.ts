@@ -1,13 +1,19 @@
-// `bun run fleet [--orders N] [--seed S] [--concurrency C]`: the fleet run at full size, on its
-// own schema and key prefix (removed afterwards, pass or fail). Prints a summary table; exits 1
-// on any mismatch.
+// `bun run fleet [--orders N] [--seed S] [--concurrency C] [--partitions N]`: the fleet run at
+// full size, on its own schema and key prefix (removed afterwards, pass or fail). Prints a summary
+// table; exits 1 on any mismatch.
 import { parseArgs } from "node:util";
 import { createTestContext } from "../support/context.ts";
 import { killProcesses } from "../support/process.ts";
 import { runFleetScenario } from "./scenario.ts";
 
 const { values } = parseArgs({
-  options: { orders: { type: "string", default: "5000" }, seed: { type: "string", default: "1" }, concurrency: { type: "string", default: "32" } },
+  options: {
+    orders: { type: "string", default: "5000" },
+    seed: { type: "string", default: "1" },
+    concurrency: { type: "string", default: "32" },
+    /** STREAM_PARTITIONS of every process. */
+    partitions: { type: "string" },
+  },
 });
 const number = (name: string, value: string | undefined) => {
   const n = Number(value);
@@ -20,6 +26,7 @@ const number = (name: string, value: string | undefined) => {
 const orders = number("orders", values.orders);
 const seed = number("seed", values.seed);
 const concurrency = number("concurrency", values.concurrency);
+const partitions = values.partitions === undefined ? undefined : number("partitions", values.partitions);
 
 const log = (line: string) => console.log(`[fleet ${new Date().toISOString().slice(11, 19)}] ${line}`);
 const ctx = await createTestContext();
@@ -32,7 +39,7 @@ process.once("SIGINT", async () => {
 });
 let failed = true;
 try {
-  const result = await runFleetScenario(ctx, { orders, seed, concurrency, log });
+  const result = await runFleetScenario(ctx, { orders, seed, concurrency, partitions, log });
   console.log(result.summary);
   for (const problem of result.problems.slice(0, 50)) console.log(`  - ${problem}`);
   if (result.problems.length > 50) console.log(`  ... and ${result.problems.length - 50} more`);

@@ -24,6 +24,22 @@ const schema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgres://postgres@127.0.0.1:5432/orderstream"),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
+  /** `host:port,host:port,...`: a Redis Cluster's nodes to start from; when set, it replaces REDIS_URL (README "Redis Cluster"). */
+  REDIS_CLUSTER_NODES: z.string().optional().transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const nodes: { host: string; port: number }[] = [];
+    for (const part of value.split(",").map((p) => p.trim()).filter(Boolean)) {
+      const m = /^([^\s:/@]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(part);
+      const port = m ? Number(m[2]) : NaN;
+      if (!m || port < 1 || port > 65535) {
+        ctx.addIssue({ code: "custom", message: `"${part}": expected host:port (port 1 to 65535), comma-separated` });
+        return z.NEVER;
+      }
+      nodes.push({ host: m[1]!.replace(/^\[|\]$/g, ""), port });
+    }
+    if (nodes.length === 0) ctx.addIssue({ code: "custom", message: "expected at least one host:port" });
+    return nodes;
+  }),
   PORT: int(3000, 0).pipe(z.number().max(65535)),
   /** Serves /metrics on this port alone (Fly's scraper reaches it on the private network); unset: on PORT. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),

@@ -3,7 +3,7 @@ import type { Config } from "./config.ts";
 import { createDatabase, type Database } from "./db/client.ts";
 import type { Logger } from "./lib/logger.ts";
 import { redactUrl } from "./lib/logger.ts";
-import { createRedis, isUnavailableError } from "./engine/index.ts";
+import { createRedis, createRedisCluster, isUnavailableError } from "./engine/index.ts";
 
 export class StartupError extends Error {
   override name = "StartupError";
@@ -72,14 +72,27 @@ export function explainDatabaseError(config: Config, err: unknown): StartupError
   return databaseError(config, err);
 }
 
+/** The configured Redis, not connected yet: the cluster of REDIS_CLUSTER_NODES when set, else REDIS_URL. */
+export function createConfiguredRedis(config: Config): Redis {
+  return config.REDIS_CLUSTER_NODES ? createRedisCluster(config.REDIS_CLUSTER_NODES) : createRedis(config.REDIS_URL);
+}
+
+/** The setting that names the Redis in use, for messages (password hidden). */
+export function redisSetting(config: Config): string {
+  return config.REDIS_CLUSTER_NODES
+    ? `REDIS_CLUSTER_NODES=${config.REDIS_CLUSTER_NODES.map((n) => `${n.host}:${n.port}`).join(",")}`
+    : `REDIS_URL=${redactUrl(config.REDIS_URL)}`;
+}
+
 /**
- * Connects to Redis, waiting for it until `wait.deadline`; a failure names REDIS_URL (password
- * hidden) and how to start one. A refused password fails at once.
+ * Connects to Redis (or the Redis Cluster), waiting for it until `wait.deadline`; a failure names
+ * REDIS_URL (password hidden) or REDIS_CLUSTER_NODES and how to start one. A refused password
+ * fails at once.
  */
 export async function connectRedis(config: Config, wait: StartupWait = { deadline: 0 }): Promise<Redis> {
   try {
     return await retryUntilReady("Redis", async () => {
-      const redis = createRedis(config.REDIS_URL);
+      const redis = createConfiguredRedis(config);
       let cause: Error | undefined;
       redis.once("error", (err: Error) => (cause ??= err));
       try {
@@ -91,9 +104,7 @@ export async function connectRedis(config: Config, wait: StartupWait = { deadlin
       }
     }, (err) => !(err instanceof Error && /NOAUTH|WRONGPASS|ERR AUTH/.test(err.message)), wait);
   } catch (err) {
-    throw new StartupError(
-      `cannot reach Redis at REDIS_URL=${redactUrl(config.REDIS_URL)} (${(err as Error).message}); ` +
-        "start one with `docker compose up -d redis` or set REDIS_URL",
-    );
+    const fix = config.REDIS_CLUSTER_NODES ? "start one (README \"Redis Cluster\") or set REDIS_CLUSTER_NODES" : "start one with `docker compose up -d redis` or set REDIS_URL";
+    throw new StartupError(`cannot reach Redis at ${redisSetting(config)} (${(err as Error).message}); ${fix}`);
   }
 }

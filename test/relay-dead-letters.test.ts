@@ -5,7 +5,7 @@ import { z } from "zod";
 import { subscribe } from "../src/engine/delivery/subscribe.ts";
 import { keys } from "../src/engine/redis/keys.ts";
 import { startTestApi } from "./support/api.ts";
-import { createTestContext, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
+import { createTestContext, deleteKeys, insertOutboxRow, waitFor, type TestContext } from "./support/context.ts";
 import { readDeadLetters, recordEffect } from "./support/effects.ts";
 
 let ctx: TestContext;
@@ -73,8 +73,7 @@ test("retrying a relay dead letter puts its row back in the relay's queue; delet
   expect((await api.call("GET", "/dlq?handler=relay")).body.items).toEqual([]);
 
   // Redis losing its data does not bring the deleted row back.
-  const lost = await ctx.redis.keys(`${ctx.prefix}:*`);
-  await ctx.redis.del(...lost);
+  await deleteKeys(ctx.redis, `${ctx.prefix}:*`);
   await waitFor("recovered", () => engine.status().recovery?.last?.reason === "missing" && (engine.status().recovery?.lastError ?? null) === null);
   expect(await ctx.redis.exists(keys.stream(ctx.prefix, "job.rnu"))).toBe(0);
   expect((await api.call("GET", "/dlq?handler=relay")).body.items).toEqual([]);

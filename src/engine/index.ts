@@ -25,7 +25,8 @@ export { isUnrecoverable, toError, UnrecoverableError } from "./support/errors.t
 export { isConnectionLost, isUnavailableError } from "./support/unavailable.ts";
 
 // The Redis client policy the engine relies on, and helpers for effects outside PostgreSQL
-export { createRedis, REDIS_COMMAND_TIMEOUT_MS } from "./redis/client.ts";
+export { createRedis, createRedisCluster, isCluster, REDIS_COMMAND_TIMEOUT_MS, type ClusterNode } from "./redis/client.ts";
+export { scanAll, type ScanOptions } from "./redis/scan.ts";
 export { claimIdempotencyKey, releaseIdempotencyKey } from "./support/idempotency.ts";
 export { withLock, type LockResult } from "./support/lock.ts";
 export type { LogFields, Logger } from "./support/logger.ts";

@@ -1,6 +1,6 @@
 import type Redis from "ioredis";
 import type { Sql } from "../db/client.ts";
-import { toError } from "../engine/index.ts";
+import { isCluster, toError } from "../engine/index.ts";
 
 /** Each dependency read gets this long, so health and scrapes answer within ~2 s when one hangs. */
 export const PROBE_TIMEOUT_MS = 1_500;
@@ -73,6 +73,11 @@ export async function pingPostgres(sql: Sql): Promise<void> {
 export async function pingRedis(redis: Redis): Promise<void> {
   try {
     await redis.ping();
+    // A cluster answers PING from any node; it serves every slot only while its state is ok.
+    if (isCluster(redis)) {
+      const state = /cluster_state:(\w+)/.exec(String(await redis.cluster("INFO")))?.[1];
+      if (state !== "ok") throw new Error(`Redis Cluster state is ${state ?? "unknown"}`);
+    }
   } catch (thrown) {
     // ioredis' own message ("Reached the max retries per request limit") does not say why.
     const err = toError(thrown);

@@ -6,23 +6,50 @@ import postgres from "postgres";
 import { engineOptions, loadConfig, type Config } from "../../src/config.ts";
 import { createDatabase, type Database } from "../../src/db/client.ts";
 import { ensureDatabase } from "../../src/db/migrate.ts";
-import { createRedis } from "../../src/engine/index.ts";
+import { createRedis, createRedisCluster, scanAll } from "../../src/engine/index.ts";
 import { startEngine, type Engine, type EngineOptions, type EngineParts } from "../../src/engine/index.ts";
 import { createLogger, type Logger } from "../../src/lib/logger.ts";
 import type { Subscription } from "../../src/engine/delivery/subscribe.ts";
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/orderstream_test";
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+/**
+ * The suite's switch, as Watermill runs one Pub/Sub suite against every backend: set (`host:port,...`,
+ * as `bun run test:cluster` does), every test's Redis, and the service processes tests start, use
+ * this Redis Cluster instead of TEST_REDIS_URL.
+ */
+export const TEST_REDIS_CLUSTER_NODES = process.env.TEST_REDIS_CLUSTER_NODES || undefined;
+
+/** A client of the tests' Redis (the cluster when TEST_REDIS_CLUSTER_NODES is set), not connected yet. */
+export function createTestRedis(clusterNodes = TEST_REDIS_CLUSTER_NODES): Redis {
+  if (!clusterNodes) return createRedis(TEST_REDIS_URL);
+  return createRedisCluster(clusterNodes.split(",").map((node) => {
+    const [host, port] = node.trim().split(":");
+    return { host: host!, port: Number(port) };
+  }));
+}
+
+/** Deletes every key matching `pattern` (on every master of a cluster). */
+export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+  const found = await scanAll(redis, pattern);
+  // One key per command: keys of different slots cannot share one DEL on a cluster.
+  const pipeline = redis.pipeline();
+  for (const key of found) pipeline.unlink(key);
+  if (found.length) await pipeline.exec();
+}
 const MIGRATIONS = fileURLToPath(new URL("../../drizzle", import.meta.url));
 
 let databaseReady: Promise<void> | null = null;
 
 /** Environment a test (or a child process it starts) runs with: fast timings, its own prefix and schema. */
-export function testEnv(ctx: { prefix: string; databaseUrl: string }, overrides: Record<string, string> = {}): Record<string, string> {
+export function testEnv(ctx: { prefix: string; databaseUrl: string; clusterNodes?: string }, overrides: Record<string, string> = {}): Record<string, string> {
+  const clusterNodes = ctx.clusterNodes ?? TEST_REDIS_CLUSTER_NODES;
   return {
     NODE_ENV: "test",
     DATABASE_URL: ctx.databaseUrl,
     REDIS_URL: TEST_REDIS_URL,
+    // A test that names its own REDIS_URL (a private server for an outage) gets that one.
+    ...(clusterNodes && !overrides.REDIS_URL ? { REDIS_CLUSTER_NODES: clusterNodes } : {}),
     STREAM_PREFIX: ctx.prefix,
     CONSUMER_NAME: `${ctx.prefix}-main`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "error",
@@ -45,6 +72,8 @@ export interface TestContext extends Database {
   /** DATABASE_URL pointing at this test's own schema (search_path), for child processes too. */
   databaseUrl: string;
   redis: Redis;
+  /** The Redis Cluster this test runs on (`host:port,...`), when it runs on one. */
+  clusterNodes?: string;
   log: Logger;
   config(overrides?: Record<string, string>): Config;
   /** Starts an engine on this test's schema and prefix; stopped by cleanup() if the test did not. */
@@ -56,8 +85,9 @@ export interface TestContext extends Database {
 /**
  * A test's own world on the shared PostgreSQL and Redis: a fresh schema with the migrations
  * applied (plus an `effects` table for handlers to record what they did) and a random key prefix.
+ * `clusterNodes` (`host:port,...`) puts it on that Redis Cluster instead of the suite's Redis.
  */
-export async function createTestContext(): Promise<TestContext> {
+export async function createTestContext({ clusterNodes }: { clusterNodes?: string } = {}): Promise<TestContext> {
   databaseReady ??= ensureDatabase(TEST_DATABASE_URL);
   await databaseReady;
   const prefix = `t${randomBytes(5).toString("hex")}`;
@@ -71,17 +101,18 @@ export async function createTestContext(): Promise<TestContext> {
   await migrate(database.db, { migrationsFolder: MIGRATIONS, migrationsSchema: schema });
   await database.sql`create table effects (handler text not null, event_id uuid not null, note text, at timestamptz not null default now())`;
 
-  const redis = createRedis(TEST_REDIS_URL);
+  const redis = createTestRedis(clusterNodes);
   await redis.connect();
   const log = createLogger({ level: (process.env.TEST_LOG_LEVEL as "error") ?? "error", service: prefix });
   const engines: Engine[] = [];
-  const ctx = { prefix, databaseUrl };
+  const ctx = { prefix, databaseUrl, clusterNodes };
 
   return {
     ...database,
     prefix,
     databaseUrl,
     redis,
+    clusterNodes: clusterNodes ?? TEST_REDIS_CLUSTER_NODES,
     log,
     config: (overrides) => loadConfig(testEnv(ctx, overrides)),
     async startEngine(subscriptions, opts = {}) {
@@ -92,12 +123,7 @@ export async function createTestContext(): Promise<TestContext> {
     },
     async cleanup() {
       await Promise.all(engines.map((e) => e.stop().catch(() => {})));
-      let cursor = "0";
-      do {
-        const [next, found] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-        cursor = next;
-        if (found.length) await redis.del(...found);
-      } while (cursor !== "0");
+      await deleteKeys(redis, `${prefix}:*`);
       await redis.quit();
       await database.sql.end({ timeout: 2 });
       const dropper = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });

@@ -2,6 +2,7 @@ import type Redis from "ioredis";
 import type { Sql } from "../db.ts";
 import { readOutboxBacklog } from "./counts.ts";
 import { keys } from "../redis/keys.ts";
+import { scanAll } from "../redis/scan.ts";
 import type { Replies } from "../redis/ids.ts";
 
 export interface Machine {
@@ -15,16 +16,10 @@ export interface Machine {
 
 /**
  * The machines of the fleet that are running consumers now: each holds its consumer name in
- * Redis while it runs. Found with SCAN, so a large keyspace costs a few round trips.
+ * Redis while it runs. Found with SCAN (on every master of a cluster).
  */
 export async function readMachines(redis: Redis, prefix: string): Promise<Machine[]> {
-  const found: string[] = [];
-  let cursor = "0";
-  do {
-    const [nextCursor, batch] = await redis.scan(cursor, "MATCH", keys.consumerName(prefix, "*"), "COUNT", 500);
-    cursor = nextCursor;
-    found.push(...batch);
-  } while (cursor !== "0");
+  const found = await scanAll(redis, keys.consumerName(prefix, "*"));
   if (found.length === 0) return [];
   const pipeline = redis.pipeline();
   for (const key of found) pipeline.get(key).pttl(key);

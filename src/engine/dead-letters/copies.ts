@@ -77,7 +77,7 @@ export async function removeCopies(redis: Redis, prefix: string, rows: DeadLette
 }
 
 /** Pages through `<prefix>:dlq` for the copies whose `id` field is one of `rowIds`: row id -> entry id. */
-async function findCopies(redis: Redis, prefix: string, rowIds: Set<string>): Promise<Map<string, string>> {
+export async function findCopies(redis: Redis, prefix: string, rowIds: Set<string>): Promise<Map<string, string>> {
   const found = new Map<string, string>();
   let start = "-";
   for (;;) {

@@ -1,7 +1,6 @@
 import type Redis from "ioredis";
 import type { Sql } from "../db.ts";
-import { keys } from "../redis/keys.ts";
-import { copyFields, removeCopyEntries } from "./copies.ts";
+import { addCopies, findCopies, removeCopyEntries } from "./copies.ts";
 import { findDeadLetterOfEntry, findOpenDeadLetterOfEvent, insertDeadLetters, setCopyEntryId, type DeadLetterRow } from "./row.ts";
 
 export interface MoveDeps {
@@ -18,11 +17,14 @@ export interface MovedDeadLetter {
 }
 
 /**
- * Dead-letters one pending entry of `group`: the row first, then the Redis copy and the ack in one
- * MULTI, then the copy's entry id on the row. Safe to call twice for one entry: a process that
- * died before the MULTI left the entry pending, and its redelivery finds the row recorded first
- * (unique on handler, stream, entry id) and finishes the job with what it says; nothing is
- * recorded twice.
+ * Dead-letters one pending entry of `group`: the row first, then the Redis copy with its count
+ * (one MULTI, in the slot of `<prefix>:dlq`), the copy's entry id on the row, and the ack last (the
+ * entry's stream is in another slot of a Redis Cluster, so it cannot join the MULTI). Safe to call
+ * twice for one entry: a process that died before the ack left the entry pending, and its
+ * redelivery finds the row recorded first (unique on handler, stream, entry id) and finishes the
+ * job with what it says: the copy's id on the row means only the ack was left; a row without one
+ * is looked for among the copies (the process may have died between the MULTI and storing the id)
+ * before a copy is added. Nothing is recorded twice.
  */
 export async function moveToDeadLetter(deps: MoveDeps, group: string, letter: DeadLetterRow): Promise<MovedDeadLetter> {
   const { sql, redis, prefix } = deps;
@@ -41,20 +43,15 @@ export async function moveToDeadLetter(deps: MoveDeps, group: string, letter: De
     await redis.xack(letter.stream, group, letter.entry_id);
     return { id: row.id, dlqEntryId: row.dlq_entry_id };
   }
-  const results = await redis
-    .multi()
-    .xadd(keys.deadLetters(prefix), "*", ...copyFields(row))
-    .xack(letter.stream, group, letter.entry_id)
-    .hincrby(keys.deadLetterCounts(prefix), row.event_type, 1)
-    .exec();
-  if (!results) throw new Error("dead-letter transaction was discarded");
-  const [[err, added] = []] = results;
-  if (err) throw err;
-  const dlqEntryId = String(added);
-  if (!(await setCopyEntryId(sql, row.id, null, dlqEntryId))) {
+  // A row found rather than inserted may have its copy already (see above).
+  const found = inserted ? undefined : (await findCopies(redis, prefix, new Set([row.id]))).get(row.id);
+  const dlqEntryId = found ?? (await addCopies(redis, prefix, [row]))[0]!;
+  if (!(await setCopyEntryId(sql, row.id, null, dlqEntryId)) && !found) {
     // Resolved between the insert and now (its copy must not outlive it), or a recovery from Redis
-    // data loss restored a copy meanwhile (a row has one copy, not two).
+    // data loss restored a copy meanwhile (a row has one copy, not two). A copy found, not added,
+    // was already there for whoever resolved or restored the row, which looks copies up by row id.
     await removeCopyEntries(redis, prefix, [{ dlqEntryId, eventType: row.event_type }]);
   }
+  await redis.xack(letter.stream, group, letter.entry_id);
   return { id: row.id, dlqEntryId };
 }

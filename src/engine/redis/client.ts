@@ -1,4 +1,4 @@
-import Redis, { type Command } from "ioredis";
+import Redis, { Cluster, type ChainableCommander, type Command } from "ioredis";
 
 /**
  * No Redis call may stay pending forever: ioredis can lose a command that was in flight when the
@@ -25,21 +25,105 @@ export function createRedis(url: string, commandTimeout = REDIS_COMMAND_TIMEOUT_
   return reconnectOnTimeout(redis);
 }
 
+/** A node of a Redis Cluster to start from; the client learns the others from it. */
+export interface ClusterNode {
+  host: string;
+  port: number;
+}
+
+/**
+ * A Redis Cluster client with createRedis's policy, typed as the `Redis` the engine takes.
+ * `pipeline()` on it sends each queued command to its own slot's node (commands of one node
+ * still share its connection's round trip) and answers exec() in the usual `[err, result][]`
+ * shape: the engine's pipelines only save round trips, none relies on them being atomic.
+ * MULTI and Lua scripts still run on one node, and every key they touch must share one slot.
+ */
+export function createRedisCluster(nodes: ClusterNode[], commandTimeout = REDIS_COMMAND_TIMEOUT_MS): Redis {
+  const cluster = new Cluster(nodes, {
+    lazyConnect: true,
+    // A command that found its node's connection closed is not sent again (createRedis'
+    // autoResendUnfulfilledCommands: false); redirections (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) are
+    // answers the server gave without running the command, and are followed.
+    retryDelayOnFailover: 0,
+    redisOptions: { commandTimeout, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 3 },
+  });
+  return clusterPolicy(cluster, commandTimeout);
+}
+
+// Commands that failed (timed out) before a node got them; see reconnectOnTimeout.
+const failedEarly = new WeakSet<Command>();
+
+function clusterPolicy(cluster: Cluster, commandTimeout: number): Redis {
+  cluster.on("error", () => {});
+  cluster.on("node error", () => {});
+  // The nodes' own timeouts start when a command reaches a node; one still waiting for the
+  // cluster to connect would wait forever. The first timer set on a command is the one that counts.
+  const send = cluster.sendCommand.bind(cluster);
+  cluster.sendCommand = ((command: Command, ...rest: unknown[]) => {
+    command.setTimeout(commandTimeout);
+    command.promise.catch(() => failedEarly.add(command));
+    return (send as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as Cluster["sendCommand"];
+  cluster.on("+node", (node: Redis) => {
+    node.on("error", () => {});
+    reconnectOnTimeout(node, () => node.disconnect());
+  });
+  cluster.pipeline = (() => slotPipeline(cluster)) as Cluster["pipeline"];
+  return cluster as unknown as Redis;
+}
+
+/** True for a client from createRedisCluster. */
+export function isCluster(redis: Redis): boolean {
+  return (redis as { isCluster?: boolean }).isCluster === true;
+}
+
+/**
+ * A stand-in for ioredis' pipeline on a cluster, which refuses commands of different slots:
+ * every command is sent on its own, at once, in the order queued (so commands of one node keep
+ * their order on its connection), and exec() answers each one's `[error, result]` in that order.
+ */
+function slotPipeline(cluster: Cluster): ChainableCommander {
+  const queued: [string, unknown[]][] = [];
+  const proxy: ChainableCommander = new Proxy({} as ChainableCommander, {
+    get(_, name) {
+      if (name === "length") return queued.length;
+      if (name === "exec") {
+        return async () => Promise.all(queued.map(async ([command, args]): Promise<[Error | null, unknown]> => {
+          try {
+            return [null, await (cluster as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[command]!(...args)];
+          } catch (err) {
+            return [err as Error, null];
+          }
+        }));
+      }
+      if (typeof name !== "string" || name === "then" || typeof (cluster as unknown as Record<string, unknown>)[name] !== "function") return undefined;
+      return (...args: unknown[]) => {
+        queued.push([name, args]);
+        return proxy;
+      };
+    },
+  });
+  return proxy;
+}
+
 /**
  * A command that timed out was lost by the client or the server, and ioredis pairs replies with
  * commands in order: every later reply could go to the wrong command. So the first timeout drops
- * the connection (failing what is queued, which callers retry) and reconnects from a clean state.
+ * the connection (failing what is queued, which callers retry) and reconnects from a clean state
+ * (a cluster's node connection is dropped and opened again when the cluster next needs it).
  */
-function reconnectOnTimeout(redis: Redis): Redis {
+function reconnectOnTimeout(redis: Redis, reset = () => redis.disconnect(true)): Redis {
   const send = redis.sendCommand.bind(redis);
   let resetting = false;
   redis.sendCommand = (command: Command, stream?: Parameters<Redis["sendCommand"]>[1]) => {
+    // Already settled (timed out while a cluster waited to connect): its reply means nothing here.
+    const settled = command.isResolved || failedEarly.has(command);
     const result = send(command, stream);
     command.promise.catch((err: unknown) => {
-      if (resetting || !(err instanceof Error) || err.message !== "Command timed out") return;
+      if (settled || resetting || !(err instanceof Error) || err.message !== "Command timed out") return;
       resetting = true;
       redis.once("ready", () => (resetting = false));
-      redis.disconnect(true);
+      reset();
     });
     return result;
   };
@@ -49,7 +133,12 @@ function reconnectOnTimeout(redis: Redis): Redis {
 /** A second connection with the same settings, for a command that blocks (XREADGROUP BLOCK). */
 export function duplicateRedis(redis: Redis, blockMs = 0): Redis {
   // A blocking read answers after up to blockMs by design; only beyond that is it lost.
-  const copy = redis.duplicate({ commandTimeout: REDIS_COMMAND_TIMEOUT_MS + blockMs });
+  const commandTimeout = REDIS_COMMAND_TIMEOUT_MS + blockMs;
+  if (isCluster(redis)) {
+    const cluster = redis as unknown as Cluster;
+    return clusterPolicy(cluster.duplicate([], { redisOptions: { ...cluster.options.redisOptions, commandTimeout } }), commandTimeout);
+  }
+  const copy = redis.duplicate({ commandTimeout });
   copy.on("error", () => {});
   return reconnectOnTimeout(copy);
 }

@@ -1,0 +1,34 @@
+// `bun run test:cluster`: the delivery suite once more, on a real local Redis Cluster (three
+// masters from the machine's own redis-server), through the tests' one switch,
+// TEST_REDIS_CLUSTER_NODES (test/support/context.ts). Extra arguments replace the file list.
+import { startRedisCluster } from "../support/redis-cluster.ts";
+
+/** Publishing, redelivery, batches and exactly-once effects, dead letters, and the cluster's own checks. */
+export const DELIVERY_SUITE = [
+  "test/cluster.test.ts",
+  "test/relay.test.ts",
+  "test/outbox.test.ts",
+  "test/delivery.test.ts",
+  "test/redelivery.test.ts",
+  "test/batching.test.ts",
+  "test/dead-letter-guarantees.test.ts",
+  "test/relay-dead-letters.test.ts",
+];
+
+const files = process.argv.slice(2);
+const cluster = await startRedisCluster();
+console.log(`Redis Cluster on ${cluster.spec}`);
+let child: ReturnType<typeof Bun.spawn> | undefined;
+const stop = async (code: number) => {
+  child?.kill();
+  await cluster.stop();
+  process.exit(code);
+};
+process.on("SIGINT", () => void stop(130));
+process.on("SIGTERM", () => void stop(143));
+
+child = Bun.spawn(["bun", "test", "--timeout", "30000", ...(files.length ? files : DELIVERY_SUITE)], {
+  env: { ...process.env, TEST_REDIS_CLUSTER_NODES: cluster.spec },
+  stdin: "inherit", stdout: "inherit", stderr: "inherit",
+});
+await stop(await child.exited);

@@ -119,7 +119,7 @@ export async function runFleetScenario(ctx: TestContext, opts: ScenarioOptions):
   const summary = formatTable(`fleet run: ${problems.length === 0 ? "PASS" : `FAIL (${problems.length} problems)`}`, [
     ["orders", `${orders} (seed ${seed}; ${workload.tenants.length} tenants, ${workload.products.length} products)`],
     ["processes", `${processes}, ${fleet.members.reduce((n, m) => n + m.lives, 0)} lives`],
-    ["Redis", describeRedis(undefined, partitions)],
+    ["Redis", describeRedis(ctx.clusterNodes, partitions)],
     ["processes killed", `1 SIGKILL + 1 SIGTERM, each restarted under its name`],
     ...faults.map((f, i): [string, string] => [`  fault ${i + 1}`, f]),
     ["HTTP requests", `${http.requests} (${http.retries} sent again after a process went away); p50 ${http.p50Ms} ms, p99 ${http.p99Ms} ms`],

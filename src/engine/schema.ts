@@ -247,3 +247,26 @@ export const parkedEvents = pgTable(
     uniqueIndex("parked_events_event_idx").on(t.handler, t.eventId),
   ],
 );
+
+/**
+ * What each ordered handler still owes per partition key, in outbox order (`position`): the relay
+ * adds a row per ordered handler of the type in the transaction that publishes the event (one such
+ * transaction at a time, oldest first), and the handler's transaction deletes it. An ordered
+ * handler runs an event only when it is its key's first row here, so a key's events run in outbox
+ * order whatever their type, partition or machine; a dead-lettered first row parks the key.
+ */
+export const orderedBacklog = pgTable(
+  "ordered_backlog",
+  {
+    position: bigserial("position", { mode: "number" }).primaryKey(),
+    handler: text("handler").notNull(),
+    partitionKey: text("partition_key").notNull(),
+    eventId: uuid("event_id").notNull(),
+    eventType: text("event_type").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index("ordered_backlog_key_idx").on(t.handler, t.partitionKey, t.position),
+    uniqueIndex("ordered_backlog_event_idx").on(t.eventId, t.handler),
+  ],
+);

@@ -65,7 +65,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
   // Started (and checked once) before the relay and the consumers, so that on a fresh or emptied
   // Redis they start on recreated groups; a recovery that takes longer goes on in the background.
   const watcher: RecoveryWatcher | null = parts.recovery
-    ? startRecoveryWatcher({ sql: o.sql, redis, prefix, consumer: o.consumerName, log: log.child({ component: "recovery" }), subscriptions: pairs })
+    ? startRecoveryWatcher({ sql: o.sql, redis, prefix, consumer: o.consumerName, log: log.child({ component: "recovery" }), subscriptions: pairs, layout })
     : null;
   if (watcher) {
     const waited = new AbortController();
@@ -103,7 +103,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
     db: o.db, sql: o.sql, redis, prefix, consumer: o.consumerName,
     claimIdleMs: o.claimIdleMs, blockMs: o.readBlockMs, log, relay: relay ?? undefined, onOutcome: o.onOutcome,
     idempotencyTtlMs: o.idempotencyTtlMs,
-    onGroupMissing: watcher ? (sub: { eventType: string; handler: string }) => watcher.groupLost(sub) : undefined,
+    onGroupMissing: watcher ? (lost: { eventType: string; handler: string; partition: number }) => watcher.groupLost(lost) : undefined, layout,
     pauses,
   };
   // A subscription with priorityFirst yields to its handler's subscriptions on higher-priority types.
@@ -119,7 +119,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
     if (!identity) return; // stopped while waiting for the name
     const counts = await retrying("could not read the partition counts; retrying", () => partitionsToRead(o.sql, layout, subs.map((s) => s.eventType)));
     for (const sub of subs) {
-      await retrying("could not start a consumer; retrying", () => joinSubscription({ sql: o.sql, redis, prefix, log }, sub), sub);
+      await retrying("could not start a consumer; retrying", () => joinSubscription({ sql: o.sql, redis, prefix, log, layout }, sub, counts?.get(sub.eventType) ?? 1), sub);
       for (let p = 0; p < (counts?.get(sub.eventType) ?? 1); p++) await startPartition(sub, p);
       if (stopAbort.signal.aborted) return;
       startedSubs++;

@@ -1,3 +1,4 @@
+import { settleBacklog } from "../ordering/backlog.ts";
 import { RELAY_HANDLER } from "../dead-letters/row.ts";
 import { removeCopies } from "../dead-letters/copies.ts";
 import { lockDeadLetters, markResolved, matchingOpenIds, type AdminDeps, type DeadLetterQuery } from "./letters.ts";
@@ -22,6 +23,8 @@ export async function deleteDeadLetter(deps: AdminDeps, id: string): Promise<Del
       await tx`
         insert into processed_events (handler, event_id, outcome) values (${row.handler}, ${row.event_id}, 'discarded')
         on conflict do nothing`;
+      // An ordered handler no longer owes it: the key's next event becomes its first.
+      await settleBacklog(tx, row.handler, [row.event_id]);
     }
     await markResolved(tx, [row.id], "discarded");
     await removeCopies(deps.redis, deps.prefix, [row]);

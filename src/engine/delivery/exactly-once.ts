@@ -19,7 +19,12 @@ export interface Claimed {
   resolvedCopies: { dlqEntryId: string; eventType: string }[];
 }
 
-export async function claimEvents(tx: Tx, handler: string, eventIds: string[], timeoutMs: number): Promise<Claimed> {
+export async function claimEvents(tx: Tx, handler: string, eventIds: string[], timeoutMs: number, ordered = false): Promise<Claimed> {
+  // An ordered handler no longer owes what it claims: each key's next event becomes its first
+  // (ordering/backlog.ts), exactly when these effects commit.
+  const settled = ordered
+    ? sql`, settled as (delete from ordered_backlog where handler = ${handler} and event_id in (select event_id from claimed))`
+    : sql``;
   const rows = await tx.execute<{ event_id: string | null; dlq_entry_id: string | null; event_type: string | null }>(sql`
     with settings as (select set_config('statement_timeout', ${String(Math.max(1, Math.ceil(timeoutMs)))}, true)),
     claimed as (
@@ -31,7 +36,7 @@ export async function claimEvents(tx: Tx, handler: string, eventIds: string[], t
     resolved as (
       update dead_letters set status = 'resolved', resolved_at = now()
       where handler = ${handler} and status = 'open' and event_id in (select event_id from claimed)
-      returning dlq_entry_id, event_type)
+      returning dlq_entry_id, event_type)${settled}
     select event_id, null::text as dlq_entry_id, null::text as event_type from claimed
     union all select null, dlq_entry_id, event_type from resolved`);
   const fresh = new Set<string>();

@@ -22,6 +22,8 @@ export interface RunDeps {
   relay?: Waker;
   signal?: AbortSignal;
   idempotencyTtlMs: number;
+  /** The partition stream the entries came from (for spans); defaults to the type's partition 0. */
+  stream?: string;
 }
 
 /** A run (one transaction) that failed, and whether it got as far as the handler. */
@@ -54,13 +56,13 @@ export async function runBatch(deps: RunDeps, sub: ResolvedSubscription, runs: R
   try {
     if (sub.options.rateLimit) await waitForRateLimit(deps.redis, deps.prefix, sub.handler, sub.options.rateLimit, deps.signal);
     const claimed = await commitWithEvents(deps.db, deps.relay, async (tx) => {
-      const claimed = await claimEvents(tx, sub.handler, [...new Set(runs.map((r) => r.event.id))], sub.options.timeoutMs);
+      const claimed = await claimEvents(tx, sub.handler, [...new Set(runs.map((r) => r.event.id))], sub.options.timeoutMs, !!sub.ordered);
       const seen = new Set<string>();
       const todo = runs.filter((r) => claimed.fresh.has(r.event.id) && !seen.has(r.event.id) && seen.add(r.event.id));
       if (todo.length === 0) return claimed;
       reachedHandler = true;
       if (tracer) {
-        const stream = keys.stream(deps.prefix, sub.eventType);
+        const stream = deps.stream ?? keys.stream(deps.prefix, sub.eventType);
         for (const r of todo) {
           spans.push(startProcessSpan(tracer, stream, sub.handler, {
             event: r.event, attempt: r.attempt, entryId: r.delivery?.id, deliveries: r.delivery?.deliveries,

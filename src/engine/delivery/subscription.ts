@@ -16,6 +16,7 @@ import { claimOwnPending, reclaimEntries } from "../redis/scripts.ts";
 import { recoverDeletedEntry } from "./recover.ts";
 import type { PauseWatch } from "./pause-watch.ts";
 import { SlotPool } from "./slot-pool.ts";
+import type { Layout } from "../partitions/layout.ts";
 
 export interface SubscriptionDeps {
   db: Db;
@@ -37,11 +38,13 @@ export interface SubscriptionDeps {
    * end and has the recovery re-publish what it still needed (recovery/watcher.ts). Without it
    * the group is recreated at the stream's start.
    */
-  onGroupMissing?: (sub: { eventType: string; handler: string }) => Promise<void>;
+  onGroupMissing?: (sub: { eventType: string; handler: string; partition: number }) => Promise<void>;
   /** The fleet's paused handlers: a paused one reads nothing new and finishes what it holds. */
   pauses?: PauseWatch;
   /** With priorityFirst: true while a subscription of this handler on a higher-priority type is backed up. */
   higherBackedUp?: () => boolean;
+  /** Where a deleted pending entry is re-driven to: its event's partition under this layout. Defaults to SINGLE_PARTITION. */
+  layout?: Layout;
   /** The partition of the event type's stream this loop reads. Defaults to 0. */
   partition?: number;
   /** The handler's slots, shared by the loops of every partition of its type. Defaults to its own, of `concurrency`. */
@@ -175,7 +178,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
     if (groupMissing === 1) slog.warn("consumer group missing; recreating it");
     else await sleep(Math.min(100 * 2 ** groupMissing, 5_000), abort.signal);
     try {
-      await deps.onGroupMissing?.(sub);
+      await deps.onGroupMissing?.({ eventType: sub.eventType, handler: sub.handler, partition });
       await ensureGroup(redis, stream, group);
     } catch (thrown) {
       if (groupMissing === 1) slog.warn("could not recreate the consumer group; backing off", { err: toError(thrown) });
@@ -234,7 +237,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
   // outbox; removed from the set only after that, so a crash in between is retried, not lost.
   const recoverOrphans = async () => {
     for (const id of await redis.smembers(orphans)) {
-      await recoverDeletedEntry({ sql: deps.sql, redis, prefix: deps.prefix, log: slog }, sub, id);
+      await recoverDeletedEntry({ sql: deps.sql, redis, prefix: deps.prefix, log: slog, layout: deps.layout }, sub, id, partition);
       await redis.srem(orphans, id);
     }
   };

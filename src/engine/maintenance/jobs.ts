@@ -8,6 +8,7 @@ import { keys } from "../redis/keys.ts";
 import { toError } from "../support/errors.ts";
 import { withLock } from "../support/lock.ts";
 import { outageLog } from "../support/outage-log.ts";
+import { pruneBacklog } from "../ordering/backlog.ts";
 import { deleteProcessedOutboxRows, deleteResolvedDeadLetters, listEventStreams, listGroups, removeIdleConsumers, trimStreams, type Pair } from "./retention.ts";
 
 /**
@@ -31,9 +32,14 @@ export async function runMaintenance(o: ResolvedOptions, own: Pair[], signal: Ab
       resolved += n;
     }
     const forgotten = await deleteOldRedrives(sql, o.retentionMs);
+    let pruned = 0;
+    for (let n = -1; n !== 0 && !signal.aborted; ) {
+      n = await pruneBacklog(sql);
+      pruned += n;
+    }
     const removed = await removeIdleConsumers(redis, prefix, fleet, o.consumerStaleMs, o.consumerName);
-    if (trimmed || deleted || resolved || removed || forgotten) {
-      log.info("maintenance", { trimmedEntries: trimmed, deletedOutboxRows: deleted, deletedDeadLetters: resolved, removedConsumers: removed, forgottenRedrives: forgotten });
+    if (trimmed || deleted || resolved || removed || forgotten || pruned) {
+      log.info("maintenance", { trimmedEntries: trimmed, deletedOutboxRows: deleted, deletedDeadLetters: resolved, removedConsumers: removed, forgottenRedrives: forgotten, prunedBacklog: pruned });
     }
   });
   return result.acquired;

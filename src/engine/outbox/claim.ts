@@ -51,6 +51,23 @@ export async function claimOutboxBatch(tx: Q, limit: number, { skipTypes = [], o
 }
 
 /**
+ * Locks up to `limit` rows due now of the ordered types, oldest first (a delayed row at its due
+ * time), whatever their priority: the caller holds the ordered types' publish lock, so these are
+ * the oldest unpublished rows of those types, published before any newer one.
+ */
+export async function claimOrderedRows(tx: Q, types: readonly string[], limit: number, withDue: boolean): Promise<OutboxRow[]> {
+  if (types.length === 0) return [];
+  return tx<OutboxRow[]>`
+    select id, event_type, aggregate_id, tenant_id, payload::text as payload, created_at,
+      trace_context->>'traceparent' as traceparent, trace_context->>'tracestate' as tracestate
+    from outbox
+    where event_type = any(${types as string[]}::text[]) and published_at is null
+      and (available_at is null or (${withDue} and available_at <= clock_timestamp()))
+    order by coalesce(available_at, created_at), created_at
+    limit ${limit} for update skip locked`;
+}
+
+/**
  * How long until the earliest delayed row falls due (null when none waits; 0 or less when one is
  * due already), by the database's clock, which decides when a row is published.
  */

@@ -3,7 +3,8 @@ import type { Q, Sql } from "../db.ts";
 import { isReservedEventType, keys } from "../redis/keys.ts";
 import { isUnpublishable, keyedRow, xaddRows } from "./publish.ts";
 import { holdPublishBarrier } from "./barrier.ts";
-import { claimOutboxBatch, markPublished, nextDueAt, type OutboxRow } from "./claim.ts";
+import { claimOrderedRows, claimOutboxBatch, markPublished, nextDueAt, type OutboxRow } from "./claim.ts";
+import { recordBacklog } from "../ordering/backlog.ts";
 import { knownToFleet } from "./catalogs.ts";
 import { setAsideRows, type SetAside } from "./set-aside.ts";
 import { recordPartitions, SINGLE_PARTITION, type Layout } from "../partitions/layout.ts";
@@ -60,8 +61,15 @@ export async function relayBatch(deps: RelayDeps): Promise<{ taken: number; clai
   const { published, counts, setAside, failed, claimed } = await sql.begin(async (tx) => {
     // Orders this batch against a recovery from Redis data loss: see recovery/recover.ts.
     await holdPublishBarrier(tx, prefix);
-    const busy = await lockOrderedTypes(tx, prefix, layout.ordered);
-    const claimed = await claimOutboxBatch(tx, batchSize, { skipTypes: [...(deps.waiting ?? []), ...busy], oldestShare: deps.oldestShare ?? 0.1, withDue: !!deps.withDue });
+    const ordered = [...layout.ordered];
+    const orderedRows = (await lockOrderedTypes(tx, prefix, ordered)) ? await claimOrderedRows(tx, ordered, batchSize, !!deps.withDue) : [];
+    // What ordered handlers owe is recorded in claim order, published or not: a row whose XADD
+    // fails keeps its place ahead of the later rows of its key that got out.
+    await recordBacklog(tx, layout, orderedRows);
+    const claimed = [
+      ...orderedRows,
+      ...(await claimOutboxBatch(tx, batchSize, { skipTypes: [...(deps.waiting ?? []), ...ordered], oldestShare: deps.oldestShare ?? 0.1, withDue: !!deps.withDue })),
+    ];
     const { unknown, waiting } = await unknownTypes(redis, prefix, claimed, deps.knownEventTypes);
     for (const type of waiting) deps.waiting?.add(type);
     const rows = waiting.size ? claimed.filter((r) => !waiting.has(r.event_type)) : claimed;
@@ -117,19 +125,17 @@ export async function relayBatch(deps: RelayDeps): Promise<{ taken: number; clai
 }
 
 /**
- * Types with an ordered handler are published by one relay transaction at a time, fleet-wide
- * (a transaction advisory lock per type, held to its commit), so each partition's entries go out
- * in outbox order: a batch claims the oldest unpublished rows of such a type, and no other batch
- * can publish newer ones before it commits. Returns the ordered types another transaction holds:
- * this batch skips them.
+ * Types with an ordered handler are published by one relay transaction at a time, fleet-wide (a
+ * transaction advisory lock, held to its commit), oldest first: no batch can publish a newer row
+ * of them before an older one is out, so each partition gets its rows in outbox order and the
+ * ordered backlog (ordering/backlog.ts) lists each key's events in that order. False when another
+ * transaction holds it: this batch leaves the ordered types alone.
  */
-async function lockOrderedTypes(tx: Q, prefix: string, ordered: ReadonlySet<string>): Promise<string[]> {
-  if (ordered.size === 0) return [];
-  const types = [...ordered].sort();
-  const rows = await tx<{ type: string; locked: boolean }[]>`
-    select type, pg_try_advisory_xact_lock(hashtext('orderstream-relay'), hashtext(${prefix} || ':' || type)) as locked
-    from unnest(${types}::text[]) as t(type)`;
-  return rows.filter((r) => !r.locked).map((r) => r.type);
+async function lockOrderedTypes(tx: Q, prefix: string, ordered: readonly string[]): Promise<boolean> {
+  if (ordered.length === 0) return false;
+  const [row] = await tx<{ locked: boolean }[]>`
+    select pg_try_advisory_xact_lock(hashtext('orderstream-relay'), hashtext(${prefix} || ':ordered')) as locked`;
+  return !!row?.locked;
 }
 
 /**

@@ -30,8 +30,10 @@ export interface Layout {
   keyOf(event: Keyed): string | null;
   /** The partition this process publishes the event to. */
   partitionOf(event: Keyed): number;
-  /** Types with an ordered handler here: the relay publishes each of them from one transaction at a time. */
+  /** Types with an ordered handler here: the relay publishes them from one transaction at a time, oldest first. */
   ordered: ReadonlySet<string>;
+  /** The ordered handlers of a type (none for most). */
+  orderedHandlers(eventType: string): readonly string[];
 }
 
 export interface LayoutOptions {
@@ -54,8 +56,12 @@ export function makeLayout(
 ): Layout {
   const keyed = new Map<string, { key: PartitionKey; by: string }>();
   const ordered = new Set<string>();
+  const orderedHandlers = new Map<string, string[]>();
   for (const s of subscriptions) {
-    if (s.ordered) ordered.add(s.eventType);
+    if (s.ordered) {
+      ordered.add(s.eventType);
+      orderedHandlers.set(s.eventType, [...(orderedHandlers.get(s.eventType) ?? []), s.handler]);
+    }
     if (!s.partitionKey) continue;
     const seen = keyed.get(s.eventType);
     if (seen && seen.key !== s.partitionKey) {
@@ -85,6 +91,7 @@ export function makeLayout(
     keyOf,
     partitionOf: (e) => partitionOf(keyOf(e) ?? e.id, count(e.type)),
     ordered,
+    orderedHandlers: (eventType) => orderedHandlers.get(eventType) ?? [],
   };
 }
 

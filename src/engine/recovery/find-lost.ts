@@ -13,6 +13,8 @@ export interface Pair {
 
 export interface PublishedRow extends OutboxRow {
   stream_id: string;
+  /** The partition the relay's entry (stream_id) went to. */
+  stream_partition: number;
   /** published_at as UTC text with microseconds, for the next page's start. */
   published_key: string;
   /** Handlers of the scanned pairs that have not settled the event (no processed_events record, no open dead letter). */
@@ -24,21 +26,29 @@ export interface Position {
   id: string;
 }
 
+/** Partitions of each event type (type -> partitions) a recovery is limited to. */
+export type PartitionScope = Map<string, ReadonlySet<number>>;
+
 /**
  * One page of outbox rows published up to `until`, in (published_at, id) order after `after`,
  * of the types in `pairs`, each with the handlers that have not settled it (among those answerable
  * for it: published after the handler started, see handler_starts). Rows the relay set
  * aside (published with no stream entry) are left out: their `relay` dead letter decides what
- * happens to them, retried or deleted. Walks the partial index on published_at, so a week of
- * outbox is read a page at a time.
+ * happens to them, retried or deleted. With `scope`, only rows with an entry in one of its
+ * partitions: the relay's, or one published for a single handler (`redrives`). Walks the partial
+ * index on published_at, so a week of outbox is read a page at a time.
  */
-export async function listPublishedPage(sql: Sql, pairs: Pair[], after: Position | null, until: string, limit: number): Promise<PublishedRow[]> {
+export async function listPublishedPage(
+  sql: Sql, pairs: Pair[], after: Position | null, until: string, limit: number, scope?: { prefix: string; partitions: PartitionScope },
+): Promise<PublishedRow[]> {
   const types = pairs.map((p) => p.eventType);
   const handlers = pairs.map((p) => p.handler);
+  const scoped = scope ? [...scope.partitions].flatMap(([t, ps]) => [...ps].map((p) => ({ t, p }))) : [];
   const rows = await sql<(Omit<PublishedRow, "unsettled"> & { unsettled: string | null })[]>`
     with subs(event_type, handler) as (select * from unnest(${types}::text[], ${handlers}::text[])),
     starts as (${handlerStartsSql(sql)})
     select o.id, o.event_type, o.aggregate_id, o.tenant_id, o.payload::text as payload, o.created_at, o.stream_id,
+      coalesce(o.stream_partition, 0)::int as stream_partition,
       to_char(o.published_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as published_key,
       (select string_agg(s.handler, ',' order by s.handler) from starts s
         where s.event_type = o.event_type and o.published_at >= s.started_at
@@ -50,83 +60,116 @@ export async function listPublishedPage(sql: Sql, pairs: Pair[], after: Position
       and o.stream_id is not null
       and o.event_type = any(${[...new Set(types)]}::text[])
       ${after ? sql`and (o.published_at, o.id) > (${after.publishedAt}::timestamptz, ${after.id}::uuid)` : sql``}
+      ${scope ? sql`and (
+        exists (select 1 from unnest(${scoped.map((s) => s.t)}::text[], ${scoped.map((s) => s.p)}::int[]) as l(t, p)
+          where l.t = o.event_type and l.p = coalesce(o.stream_partition, 0))
+        or exists (select 1 from redrives r where r.event_id = o.id
+          and r.stream = any(${scoped.map((s) => keys.stream(scope.prefix, s.t, s.p))}::text[])))` : sql``}
     order by o.published_at, o.id
     limit ${limit}`;
   // Handler names cannot contain commas (see subscribe()).
   return rows.map((r) => ({ ...r, unsettled: r.unsettled ? r.unsettled.split(",") : [] }));
 }
 
-/** Entries published for one handler (dead-letter retries, re-publishes): event id -> handler -> entry ids. */
-export type RedriveEntries = Map<string, Map<string, string[]>>;
+/** An entry of one stream (an event type's partition). */
+export interface EntryRef {
+  stream: string;
+  id: string;
+}
+
+/** Entries published for one handler (dead-letter retries, re-publishes): event id -> handler -> entries. */
+export type RedriveEntries = Map<string, Map<string, EntryRef[]>>;
 
 /** The entries the rows' events were published as for one handler only (see outbox/redrive.ts). */
 export async function findRedriveEntries(sql: Sql, rows: PublishedRow[]): Promise<RedriveEntries> {
   const ids = rows.filter((r) => r.unsettled.length > 0).map((r) => r.id);
   const out: RedriveEntries = new Map();
   if (ids.length === 0) return out;
-  const found = await sql<{ event_id: string; handler: string; entry_id: string }[]>`
-    select event_id::text as event_id, handler, entry_id from redrives where event_id = any(${ids}::uuid[])`;
+  const found = await sql<{ event_id: string; handler: string; stream: string; entry_id: string }[]>`
+    select event_id::text as event_id, handler, stream, entry_id from redrives where event_id = any(${ids}::uuid[])`;
   for (const r of found) {
-    const byHandler = out.get(r.event_id) ?? new Map<string, string[]>();
-    byHandler.set(r.handler, [...(byHandler.get(r.handler) ?? []), r.entry_id]);
+    const byHandler = out.get(r.event_id) ?? new Map<string, EntryRef[]>();
+    byHandler.set(r.handler, [...(byHandler.get(r.handler) ?? []), { stream: r.stream, id: r.entry_id }]);
     out.set(r.event_id, byHandler);
   }
   return out;
 }
 
-/**
- * For each row, the unsettled handlers whose consumer group will deliver none of the event's
- * entries: neither the one the relay published (its stream_id) nor one published for that handler
- * alone (a re-drive). An entry is delivered when it still holds the event (and targets no other
- * handler) and the group either has not read that far or holds it pending. Those handlers need the
- * event published again; the others get it from Redis as it is. Pipelined: one round trip per page.
- */
-export async function findLostDeliveries(redis: Redis, prefix: string, rows: PublishedRow[], redrives: RedriveEntries = new Map()): Promise<Map<string, string[]>> {
-  const todo = rows.filter((r) => r.unsettled.length > 0);
-  const candidates = (r: PublishedRow, h: string) => [r.stream_id, ...(redrives.get(r.id)?.get(h) ?? [])];
-  const streams = [...new Set(todo.map((r) => keys.stream(prefix, r.event_type)))];
-  const entryIds = [...new Set(todo.flatMap((r) => r.unsettled.flatMap((h) => candidates(r, h).map((id) => `${r.event_type}\u0000${id}`))))];
+/** What one stream says about some of its entries: each group's last-delivered id, the entries, which are pending for whom. */
+interface StreamProbe {
+  lastDelivered: Map<string, string>;
+  /** Entry id -> the event id and target it holds, or null when it is gone. */
+  entries: Map<string, { eventId: unknown; target: string | null } | null>;
+  /** `<handler>\0<entry id>` of the entries pending in that handler's group. */
+  pending: Set<string>;
+}
+
+/** One pipeline on one stream (so one slot): XINFO GROUPS, an XRANGE per entry, an XPENDING per (handler, entry). */
+async function probeStream(redis: Redis, stream: string, entryIds: string[], pendingChecks: string[]): Promise<StreamProbe> {
   const pipeline = redis.pipeline();
-  for (const stream of streams) pipeline.xinfo("GROUPS", stream);
-  for (const key of entryIds) {
-    const [type, id] = key.split("\u0000") as [string, string];
-    pipeline.xrange(keys.stream(prefix, type), id, id);
+  pipeline.xinfo("GROUPS", stream);
+  for (const id of entryIds) pipeline.xrange(stream, id, id);
+  for (const check of pendingChecks) {
+    const [h, id] = check.split("\u0000") as [string, string];
+    pipeline.xpending(stream, h, id, id, 1);
   }
-  for (const r of todo) for (const h of r.unsettled) for (const id of candidates(r, h)) pipeline.xpending(keys.stream(prefix, r.event_type), h, id, id, 1);
   const replies = (await pipeline.exec()) ?? [];
   let i = 0;
   const next = () => replies[i++] ?? [new Error("no reply"), null];
-
-  const lastDelivered = new Map<string, Map<string, string>>();
-  for (const stream of streams) {
-    const [err, groups] = next();
-    const byName = new Map<string, string>();
-    if (!err) for (const flat of groups as unknown[][]) byName.set(String(flat[flat.indexOf("name") + 1]), String(flat[flat.indexOf("last-delivered-id") + 1]));
-    lastDelivered.set(stream, byName);
-  }
-  /** (type, entry id) -> the event id and target the entry holds, or null when it is gone. */
+  const [err, groups] = next();
+  const lastDelivered = new Map<string, string>();
+  if (!err) for (const flat of groups as unknown[][]) lastDelivered.set(String(flat[flat.indexOf("name") + 1]), String(flat[flat.indexOf("last-delivered-id") + 1]));
   const entries = new Map<string, { eventId: unknown; target: string | null } | null>();
-  for (const key of entryIds) {
+  for (const id of entryIds) {
     const [err, found] = next();
     const entry = !err ? (found as [string, string[]][])[0] : undefined;
     const fields = entry ? fieldsOf(entry[1]) : null;
-    entries.set(key, fields ? { eventId: fields.id, target: (fields.target as string | undefined) || null } : null);
+    entries.set(id, fields ? { eventId: fields.id, target: (fields.target as string | undefined) || null } : null);
   }
+  const pending = new Set<string>();
+  for (const check of pendingChecks) {
+    const [err, found] = next();
+    if (!err && (found as unknown[]).length > 0) pending.add(check);
+  }
+  return { lastDelivered, entries, pending };
+}
+
+/**
+ * For each row, the unsettled handlers whose consumer group will deliver none of the event's
+ * entries: neither the one the relay published (its stream_id, in its stream_partition) nor one
+ * published for that handler alone (a re-drive, in the stream it recorded). An entry is delivered
+ * when it still holds the event (and targets no other handler) and the group of its stream either
+ * has not read that far or holds it pending. Those handlers need the event published again; the
+ * others get it from Redis as it is. One pipeline per stream touched, all sent at once: one round
+ * trip per page, and no command across slots.
+ */
+export async function findLostDeliveries(redis: Redis, prefix: string, rows: PublishedRow[], redrives: RedriveEntries = new Map()): Promise<Map<string, string[]>> {
+  const todo = rows.filter((r) => r.unsettled.length > 0);
+  const candidates = (r: PublishedRow, h: string): EntryRef[] =>
+    [{ stream: keys.stream(prefix, r.event_type, r.stream_partition), id: r.stream_id }, ...(redrives.get(r.id)?.get(h) ?? [])];
+  const asked = new Map<string, { entries: Set<string>; pending: Set<string> }>();
+  for (const r of todo) {
+    for (const h of r.unsettled) {
+      for (const c of candidates(r, h)) {
+        const a = asked.get(c.stream) ?? { entries: new Set<string>(), pending: new Set<string>() };
+        a.entries.add(c.id);
+        a.pending.add(`${h}\u0000${c.id}`);
+        asked.set(c.stream, a);
+      }
+    }
+  }
+  const probes = new Map(await Promise.all([...asked].map(async ([stream, a]) =>
+    [stream, await probeStream(redis, stream, [...a.entries], [...a.pending])] as const)));
+
   const lost = new Map<string, string[]>();
   for (const r of todo) {
-    const stream = keys.stream(prefix, r.event_type);
-    const missing: string[] = [];
-    for (const h of r.unsettled) {
-      const last = lastDelivered.get(stream)?.get(h);
-      let delivers = false;
-      for (const id of candidates(r, h)) {
-        const [err, pending] = next();
-        const entry = entries.get(`${r.event_type}\u0000${id}`);
-        delivers ||= !!entry && entry.eventId === r.id && (entry.target === null || entry.target === h) && last !== undefined &&
-          (compareIds(id, last) > 0 || (!err && (pending as unknown[]).length > 0));
-      }
-      if (!delivers) missing.push(h);
-    }
+    const missing = r.unsettled.filter((h) => !candidates(r, h).some((c) => {
+      const probe = probes.get(c.stream)!;
+      const entry = probe.entries.get(c.id);
+      const last = probe.lastDelivered.get(h);
+      return !!entry && entry.eventId === r.id && (entry.target === null || entry.target === h) && last !== undefined &&
+        (compareIds(c.id, last) > 0 || probe.pending.has(`${h}\u0000${c.id}`));
+    }));
     if (missing.length > 0) lost.set(r.id, missing);
   }
   return lost;

@@ -39,3 +39,13 @@ export async function recordHandlerStart(q: Q, handler: string, eventType: strin
 export async function markCaughtUp(q: Q, handler: string, eventType: string): Promise<void> {
   await q`update handler_starts set caught_up = true where handler = ${handler} and event_type = ${eventType}`;
 }
+
+/** The pairs among `pairs` whose handler started reading its type (joinSubscription ran, or runs now). */
+export async function withRecordedStart<T extends { handler: string; eventType: string }>(q: Q, pairs: T[]): Promise<T[]> {
+  if (pairs.length === 0) return [];
+  const rows = await q<{ handler: string; event_type: string }[]>`
+    select handler, event_type from handler_starts
+    where (handler, event_type) in (select * from unnest(${pairs.map((p) => p.handler)}::text[], ${pairs.map((p) => p.eventType)}::text[]))`;
+  const found = new Set(rows.map((r) => `${r.handler}\u0000${r.event_type}`));
+  return pairs.filter((p) => found.has(`${p.handler}\u0000${p.eventType}`));
+}

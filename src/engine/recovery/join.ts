@@ -1,47 +1,57 @@
 import type Redis from "ioredis";
 import type { Sql } from "../db.ts";
 import { passPublishBarrier } from "../outbox/barrier.ts";
+import { partitionsOf, type Layout } from "../partitions/layout.ts";
 import { keys } from "../redis/keys.ts";
 import type { Logger } from "../support/logger.ts";
 import { markCaughtUp, readHandlerStart, recordHandlerStart } from "./handler-starts.ts";
-import { republishUndelivered } from "./recover.ts";
+import { republishUndelivered } from "./republish.ts";
 
 export interface JoinDeps {
   sql: Sql;
   redis: Redis;
   prefix: string;
   log: Logger;
+  /** Where the events it missed are published again. Defaults to SINGLE_PARTITION. */
+  layout?: Layout;
 }
 
 /**
  * Gives a handler a defined start on an event type, once, before it first reads it. A new handler
- * answers for the events published from now on: its group starts at the stream's end, so it does
- * not inherit the type's history (and retention and recovery do not make it answer for that
- * history either). With `backfill` it answers for every event still in the outbox instead, and
- * its group starts at the stream's beginning. Either way the events published while the group was
- * being created, which it will not deliver, are published again to this handler alone. Safe to
- * run on several machines at once, and again after a crash: it is marked done only at the end.
- * A handler whose group already exists ran before starts were recorded: it answers for everything.
+ * answers for the events published from now on: its group starts at the end of each of the type's
+ * `partitions` streams (the count its consumers read, partitionsToRead), so it does not inherit
+ * the type's history (and retention and recovery do not make it answer for that history either).
+ * With `backfill` it answers for every event still in the outbox instead, and its groups start at
+ * the streams' beginning. Either way the events published while the groups were being created,
+ * which they will not deliver, are published again to this handler alone. Safe to run on several
+ * machines at once, and again after a crash: it is marked done only at the end. A handler whose
+ * group already exists on some partition ran before starts were recorded: it answers for
+ * everything. Partitions added later get their groups from the consumers, from their beginning:
+ * everything in them was published after this start.
  */
-export async function joinSubscription(deps: JoinDeps, sub: { handler: string; eventType: string; backfill?: boolean }): Promise<void> {
+export async function joinSubscription(deps: JoinDeps, sub: { handler: string; eventType: string; backfill?: boolean }, partitions: number): Promise<void> {
   const { sql, redis, prefix, log } = deps;
   const { handler, eventType } = sub;
   const recorded = await readHandlerStart(sql, handler, eventType);
   if (recorded?.caughtUp) return;
-  const stream = keys.stream(prefix, eventType);
-  const groupExists = await hasGroup(redis, stream, handler);
+  const streams = partitionsOf(partitions).map((p) => keys.stream(prefix, eventType, p));
+  const groupExists = (await Promise.all(streams.map((s) => hasGroup(redis, s, handler)))).some(Boolean);
   const start = recorded ?? (await recordHandlerStart(sql, handler, eventType, !!sub.backfill || groupExists));
   if (start.everything && !sub.backfill) return markCaughtUp(sql, handler, eventType);
+  await Promise.all(streams.map((s) => createGroup(redis, s, handler, sub.backfill ? "0" : "$")));
+  // Every relay batch that XADDed before the groups existed has committed after the barrier.
+  const until = await passPublishBarrier(sql, prefix);
+  const republished = await republishUndelivered({ sql, redis, prefix, layout: deps.layout }, [{ eventType, handler }], until, { targetedOnly: true });
+  await markCaughtUp(sql, handler, eventType);
+  log.info("handler joined its event type", { handler, eventType, partitions, from: sub.backfill ? "every event in the outbox (backfill)" : start.startedAt, republished });
+}
+
+async function createGroup(redis: Redis, stream: string, group: string, from: "0" | "$"): Promise<void> {
   try {
-    await redis.xgroup("CREATE", stream, handler, sub.backfill ? "0" : "$", "MKSTREAM");
+    await redis.xgroup("CREATE", stream, group, from, "MKSTREAM");
   } catch (err) {
     if (!(err instanceof Error) || !err.message.startsWith("BUSYGROUP")) throw err;
   }
-  // Every relay batch that XADDed before the group existed has committed after the barrier.
-  const until = await passPublishBarrier(sql, prefix);
-  const republished = await republishUndelivered({ sql, redis, prefix }, [{ eventType, handler }], until, { targetedOnly: true });
-  await markCaughtUp(sql, handler, eventType);
-  log.info("handler joined its event type", { handler, eventType, from: sub.backfill ? "every event in the outbox (backfill)" : start.startedAt, republished });
 }
 
 async function hasGroup(redis: Redis, stream: string, group: string): Promise<boolean> {

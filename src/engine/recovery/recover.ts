@@ -1,11 +1,14 @@
+import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
 import type { Sql } from "../db.ts";
 import { passPublishBarrier } from "../outbox/barrier.ts";
 import { recreateGroupAtEnd } from "../delivery/groups.ts";
+import { partitionsOf, partitionsToRead, SINGLE_PARTITION, type Layout } from "../partitions/layout.ts";
 import { keys } from "../redis/keys.ts";
-import { publishRows } from "../outbox/publish.ts";
-import { publishFor } from "../outbox/redrive.ts";
-import { findLostDeliveries, findRedriveEntries, listPublishedPage, stillUnsettled, type Pair, type Position, type PublishedRow } from "./find-lost.ts";
+import type { Pair, PartitionScope } from "./find-lost.ts";
+import { withRecordedStart } from "./handler-starts.ts";
+import { beginParts, finishParts, partName, partsOf, vouchedBefore, type Part } from "./part-sentinels.ts";
+import { republishUndelivered } from "./republish.ts";
 import { restoreDeadLetterCopies } from "./restore-dead-letters.ts";
 import { beginRecovery, finishRecovery, readRunId, recordSentinel } from "./sentinel.ts";
 
@@ -19,11 +22,15 @@ export class RecoveryInterrupted extends Error {
 
 /**
  * `first_start`: this prefix never had a sentinel (a new deployment, nothing lost); `missing`: the
- * sentinel was gone (Redis lost its data, or a group vanished); `restarted`: Redis restarted since
- * the last check (its run id changed); `rolled_back`: the write counter went backwards (a failover
- * to a replica that missed writes, or a restore), noticed without INFO.
+ * sentinel was gone (Redis lost its data); `restarted`: Redis restarted since the last check (its
+ * run id changed); `rolled_back`: the write counter went backwards (a failover to a replica that
+ * missed writes, or a restore), noticed without INFO. Those recover everything. `part_lost`: the
+ * sentinel stayed but some partitions' (or the dead-letter copies') own sentinels were gone (one
+ * shard of a cluster lost its data, or those keys were deleted, or a consumer group of them
+ * vanished): only those are recovered. `part_new`: partitions never vouched for before (a type
+ * first read, a partition count raised) get their sentinels, the same way.
  */
-export type RecoveryReason = "first_start" | "missing" | "restarted" | "rolled_back";
+export type RecoveryReason = "first_start" | "missing" | "restarted" | "rolled_back" | "part_lost" | "part_new";
 
 export interface RecoveryReport {
   reason: RecoveryReason;
@@ -35,6 +42,8 @@ export interface RecoveryReport {
   republishedEvents: number;
   /** Open dead letters whose Redis copy was written again. */
   restoredDeadLetters: number;
+  /** The parts recovered, `<type>#<partition>` or `dead letters`: every one the subscriptions read, or the lost ones. */
+  parts: string[];
 }
 
 export interface RecoveryDeps {
@@ -50,6 +59,11 @@ export interface RecoveryDeps {
   subscriptions: Pair[];
   /** This process's consumer name, recorded in the sentinel. */
   consumer: string;
+  /**
+   * The engine's layout: where an event published again goes, and (with the counts recorded in
+   * stream_partitions) which partitions of each type are looked at. Defaults to SINGLE_PARTITION.
+   */
+  layout?: Layout;
   signal?: AbortSignal;
   pageSize?: number;
 }
@@ -60,86 +74,79 @@ export interface RecoveryDeps {
  * recovery began (same run id, its token still there): a crash or a second data loss part-way
  * leaves it missing, so the job is done again (the duplicates that makes are absorbed by
  * processed_events).
- * 1. Every subscription's group is created if missing, at the stream's end (entries already
- *    there may be ones the handler settled or dead-lettered, which must not run again).
+ * 1. Every subscription's group is created if missing, on every partition of its type, at the
+ *    stream's end (entries already there may be ones the handler settled or dead-lettered, which
+ *    must not run again).
  * 2. The publish barrier: every relay batch or retry that XADDed before step 1 has committed.
  * 3. Every outbox row published before the barrier that some handler has not settled (no
  *    processed_events record, no open dead letter) and whose entry that handler's group will not
- *    deliver is published again: one plain entry if every handler of its type lost it, else one
- *    entry per handler that did (`target`). Rows published after the barrier went to the groups.
+ *    deliver is published again, to its partition under the current layout: one plain entry if
+ *    every handler of its type lost it, else one entry per handler that did (`target`). Rows
+ *    published after the barrier went to the groups.
  * 4. Open dead letters get their Redis copies back.
+ * 5. Each partition's own sentinel, then the sentinel. A part whose token went (its shard lost its
+ *    data meanwhile) gets none, and the next check recovers it alone.
  */
 export async function recoverStreams(deps: RecoveryDeps, reason: RecoveryReason): Promise<RecoveryReport> {
-  const { sql, redis, prefix, subscriptions, signal, pageSize = 500 } = deps;
+  const { sql, redis, prefix, subscriptions, signal, layout = SINGLE_PARTITION } = deps;
   const started = Date.now();
+  const counts = await partitionsToRead(sql, layout, subscriptions.map((s) => s.eventType));
+  const parts = partsOf(counts);
   const runId = await readRunId(redis);
   const token = await beginRecovery(redis, prefix);
-  let recreatedGroups = 0;
-  for (const s of subscriptions) if (await recreateGroupAtEnd(redis, keys.stream(prefix, s.eventType), s.handler)) recreatedGroups++;
+  await beginParts(redis, prefix, parts, token);
+  const recreatedGroups = await recreateGroups(redis, prefix, subscriptions, (type) => partitionsOf(counts.get(type) ?? 1));
   const until = await passPublishBarrier(sql, prefix);
 
-  const republishedEvents = await republishUndelivered({ sql, redis, prefix, signal, pageSize }, subscriptions, until);
+  const republishedEvents = await republishUndelivered({ ...deps, layout }, subscriptions, until);
   if (signal?.aborted) throw new Error("recovery stopped before it finished");
   const restoredDeadLetters = await restoreDeadLetterCopies(sql, redis, prefix, signal);
   if (signal?.aborted) throw new Error("recovery stopped before it finished");
   // Redis lost data again while this ran (the token is gone), or restarted (another run id): what
   // was done may be gone too, so no sentinel vouches for it and the next check does it all again.
   const sentinel = { runId, recoveredAt: new Date().toISOString(), by: deps.consumer };
+  await finishParts(redis, prefix, parts, token, JSON.stringify(sentinel));
   if ((await readRunId(redis)) !== runId || !(await finishRecovery(redis, prefix, token, sentinel))) {
     throw new RecoveryInterrupted();
   }
   await recordSentinel(sql, prefix);
-  return { reason, at: new Date(), durationMs: Date.now() - started, recreatedGroups, republishedEvents, restoredDeadLetters };
+  return { reason, at: new Date(), durationMs: Date.now() - started, recreatedGroups, republishedEvents, restoredDeadLetters, parts: parts.map(partName) };
 }
 
 /**
- * Publishes again every row published up to `until` that a handler of `pairs` answers for, has
- * not settled, and whose entry its group will not deliver, a page at a time; with `targetedOnly`
- * always one entry per handler (for one handler joining, whose siblings must not run it again).
- * Returns how many rows went out.
+ * Recovers the parts of Redis whose own sentinel is gone while the rest kept theirs, the same way
+ * as recoverStreams but for them alone: their groups are recreated at the end, the rows with an
+ * entry in them are published again where a handler's group will not deliver them, and the
+ * dead-letter copies come back if that part is among them. Other partitions' streams get nothing.
+ * Only handlers that started reading a type are recovered: one yet to join has no group to lose
+ * and answers for no history before it joins (joinSubscription creates its groups). Same rules
+ * as recoverStreams: under the recovery lock, each part's sentinel written last and only if its
+ * token is still there.
  */
-export async function republishUndelivered(
-  deps: { sql: Sql; redis: Redis; prefix: string; signal?: AbortSignal; pageSize?: number },
-  pairs: Pair[], until: string, { targetedOnly = false } = {},
-): Promise<number> {
-  const { sql, redis, prefix, signal, pageSize = 500 } = deps;
-  const handlersOf = new Map<string, number>();
-  for (const s of pairs) handlersOf.set(s.eventType, targetedOnly ? Infinity : (handlersOf.get(s.eventType) ?? 0) + 1);
-  let republished = 0;
-  let after: Position | null = null;
-  while (pairs.length > 0 && !signal?.aborted) {
-    const page: PublishedRow[] = await listPublishedPage(sql, pairs, after, until, pageSize);
-    if (page.length === 0) break;
-    const lost = await stillUnsettled(sql, await findLostDeliveries(redis, prefix, page, await findRedriveEntries(sql, page)));
-    republished += await publishAgain(sql, redis, prefix, page.filter((r) => lost.has(r.id)), lost, handlersOf);
-    const last = page[page.length - 1]!;
-    after = { publishedAt: last.published_key, id: last.id };
-    if (page.length < pageSize) break;
-  }
-  return republished;
+export async function recoverParts(deps: RecoveryDeps, lost: Part[]): Promise<RecoveryReport> {
+  const { sql, redis, prefix, subscriptions, signal, layout = SINGLE_PARTITION } = deps;
+  const started = Date.now();
+  const reason = (await vouchedBefore(redis, prefix, lost)).length > 0 ? "part_lost" : "part_new";
+  const scope: PartitionScope = new Map();
+  for (const p of lost) if (!("deadLetters" in p)) scope.set(p.eventType, new Set([...(scope.get(p.eventType) ?? []), p.partition]));
+  const pairs = await withRecordedStart(sql, subscriptions.filter((s) => scope.has(s.eventType)));
+  const token = randomUUID();
+  await beginParts(redis, prefix, lost, token);
+  const recreatedGroups = await recreateGroups(redis, prefix, pairs, (type) => [...scope.get(type)!]);
+  const until = await passPublishBarrier(sql, prefix);
+
+  const republishedEvents = await republishUndelivered({ ...deps, layout }, pairs, until, { partitions: scope });
+  if (signal?.aborted) throw new Error("recovery stopped before it finished");
+  const restoredDeadLetters = lost.some((p) => "deadLetters" in p) ? await restoreDeadLetterCopies(sql, redis, prefix, signal) : 0;
+  if (signal?.aborted) throw new Error("recovery stopped before it finished");
+  const sentinel = { recoveredAt: new Date().toISOString(), by: deps.consumer };
+  if ((await finishParts(redis, prefix, lost, token, JSON.stringify(sentinel))).length > 0) throw new RecoveryInterrupted();
+  return { reason, at: new Date(), durationMs: Date.now() - started, recreatedGroups, republishedEvents, restoredDeadLetters, parts: lost.map(partName) };
 }
 
-/**
- * XADDs the rows again: plain where every handler of the type lost the event (and the row's
- * stream_id then names the new entry, so a deleted pending entry can still be traced to it),
- * else targeted at each handler that lost it. Returns how many rows went out.
- */
-async function publishAgain(
-  sql: Sql, redis: Redis, prefix: string, rows: PublishedRow[], lost: Map<string, string[]>, handlersOf: Map<string, number>,
-): Promise<number> {
-  if (rows.length === 0) return 0;
-  const plain = rows.filter((r) => lost.get(r.id)!.length === handlersOf.get(r.event_type));
-  const byHandler = new Map<string, PublishedRow[]>();
-  for (const r of rows) {
-    if (plain.includes(r)) continue;
-    for (const h of lost.get(r.id)!) byHandler.set(h, [...(byHandler.get(h) ?? []), r]);
-  }
-  const plainIds = plain.length ? await publishRows(redis, prefix, plain) : [];
-  if (plain.length > 0) {
-    await sql`
-      update outbox o set stream_id = v.stream_id
-      from unnest(${plain.map((r) => r.id)}::uuid[], ${plainIds}::text[]) as v(id, stream_id) where o.id = v.id`;
-  }
-  for (const [handler, group] of byHandler) await publishFor(sql, redis, prefix, handler, group);
-  return rows.length;
+/** Creates each pair's group on each of its type's `partitions` that lacks it, at the stream's end, all at once. Returns how many were created. */
+async function recreateGroups(redis: Redis, prefix: string, pairs: Pair[], partitions: (eventType: string) => number[]): Promise<number> {
+  const created = await Promise.all(pairs.flatMap((s) =>
+    partitions(s.eventType).map((p) => recreateGroupAtEnd(redis, keys.stream(prefix, s.eventType, p), s.handler))));
+  return created.filter(Boolean).length;
 }

@@ -12,11 +12,6 @@ export interface Sentinel {
   by: string;
 }
 
-/** The sentinel, or null when Redis does not have it (it lost its data, or never had it). */
-export async function readSentinel(redis: Redis, prefix: string): Promise<Sentinel | null> {
-  return parseSentinel(await redis.get(keys.epoch(prefix)));
-}
-
 function parseSentinel(raw: string | null): Sentinel | null {
   if (raw === null) return null;
   try {
@@ -51,7 +46,8 @@ export async function beginRecovery(redis: Redis, prefix: string): Promise<strin
   return token;
 }
 
-const FINISH = `
+/** KEYS[1] the token, KEYS[2] the sentinel (one slot): writes ARGV[2] and drops the token if it is ARGV[1]. */
+export const FINISH_IF_TOKEN = `
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('set', KEYS[2], ARGV[2])
 redis.call('del', KEYS[1])
@@ -63,15 +59,7 @@ return 1`;
  * and the work must be done again.
  */
 export async function finishRecovery(redis: Redis, prefix: string, token: string, sentinel: Sentinel): Promise<boolean> {
-  return (await redis.eval(FINISH, 2, keys.recoveryNonce(prefix), keys.epoch(prefix), token, JSON.stringify(sentinel))) === 1;
-}
-
-/**
- * Makes the next check recover: called when a consumer group was found missing, which Redis
- * losing data explains. Any machine's watcher then redoes the whole recovery, crash-safe.
- */
-export async function dropSentinel(redis: Redis, prefix: string): Promise<void> {
-  await redis.del(keys.epoch(prefix));
+  return (await redis.eval(FINISH_IF_TOKEN, 2, keys.recoveryNonce(prefix), keys.epoch(prefix), token, JSON.stringify(sentinel))) === 1;
 }
 
 /** The Redis server's run id (new after every restart), or null where INFO is not available. */

@@ -4,9 +4,11 @@ import type { Logger } from "../support/logger.ts";
 import { outageLog } from "../support/outage-log.ts";
 import { recreateGroupAtEnd } from "../delivery/groups.ts";
 import { keys } from "../redis/keys.ts";
+import { partitionsToRead, SINGLE_PARTITION } from "../partitions/layout.ts";
 import type { Pair } from "./find-lost.ts";
-import { RecoveryInterrupted, recoverStreams, type RecoveryDeps, type RecoveryReason, type RecoveryReport } from "./recover.ts";
-import { dropSentinel, hadSentinel, observeRedis, readRunId, readSentinel } from "./sentinel.ts";
+import { dropPart, findMissingParts, partsOf, type Part } from "./part-sentinels.ts";
+import { RecoveryInterrupted, recoverParts, recoverStreams, type RecoveryDeps, type RecoveryReason, type RecoveryReport } from "./recover.ts";
+import { hadSentinel, observeRedis, readRunId } from "./sentinel.ts";
 
 export interface RecoveryStatus {
   /** The last check that Redis still holds what the outbox says it should (a GET, every second). */
@@ -21,10 +23,11 @@ export interface RecoveryWatcher {
   /** Checks now (recovering if needed), or waits for the check under way and runs one more. */
   check(): Promise<void>;
   /**
-   * A consumer group vanished under a running subscription: recreates it at the stream's end at
-   * once (so reading goes on) and drops the sentinel, so the recovery re-publishes what it needed.
+   * A consumer group vanished under a running subscription of one partition (0 if not given):
+   * recreates it at the stream's end at once (so reading goes on) and drops that partition's
+   * sentinel, so the recovery of that partition re-publishes what it needed.
    */
-  groupLost(pair: Pair): Promise<void>;
+  groupLost(pair: Pair & { partition?: number }): Promise<void>;
   status(): RecoveryStatus;
   /** Stops checking and waits for a recovery under way to stop at its next page. */
   stop(): Promise<void>;
@@ -34,20 +37,27 @@ export interface WatcherOptions extends Omit<RecoveryDeps, "signal"> {
   log: Logger;
   intervalMs?: number;
   lockTtlMs?: number;
+  /** How long the partitions watched (from the layout and stream_partitions) are kept before being read again. Defaults to 10 s. */
+  partitionsTtlMs?: number;
 }
 
 /**
  * Watches for Redis losing data and recovers on its own. Every `intervalMs` one round trip reads
- * the sentinel and increments the write counter. Recovery is due when the sentinel is missing
+ * the sentinel, increments the write counter and asks whether each partition's own sentinel (and
+ * the dead-letter copies') is there. A whole recovery is due when the sentinel is missing
  * (Redis lost its data, or a group was lost; on a prefix that never had one it is a first start),
  * when Redis restarted since it was written (its run id changed: writes acknowledged just before
  * may be gone), or when the counter went backwards (a failover or a restore that lost writes:
- * this works where INFO, and so the run id, is not available). One machine of the fleet takes the
- * recovery lock and runs recoverStreams; the others find the sentinel back when they get the lock,
- * and do nothing. A recovery interrupted by another data loss is run again at once.
+ * this works where INFO, and so the run id, is not available). With the sentinel in place, parts
+ * missing their own (one shard of a cluster lost its data, a partition's keys were deleted, a
+ * group of it vanished) are recovered alone, the other partitions left as they are. One machine
+ * of the fleet takes the recovery lock and runs recoverStreams (or recoverParts); the others find
+ * the sentinels back when they get the lock, and do nothing. A recovery interrupted by another
+ * data loss is run again at once.
  */
-export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 30_000, ...deps }: WatcherOptions): RecoveryWatcher {
+export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 30_000, partitionsTtlMs = 10_000, ...deps }: WatcherOptions): RecoveryWatcher {
   const { redis, prefix } = deps;
+  const layout = deps.layout ?? SINGLE_PARTITION;
   const status: RecoveryStatus = { lastCheckAt: null, last: null, lastError: null, running: false };
   const abort = new AbortController();
   const outage = outageLog(log, "Redis data-loss check");
@@ -63,15 +73,32 @@ export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 30_0
   let current: Promise<void> | null = null;
   let again = false;
 
-  const reasonToRecover = async (): Promise<RecoveryReason | null> => {
-    const { sentinel, seq } = await observeRedis(redis, prefix);
+  // The partitions a count raised elsewhere adds (stream_partitions) are watched within
+  // partitionsTtlMs. PostgreSQL being down does not stop the check: the last known (or this
+  // process's own) partitions are watched meanwhile.
+  const types = deps.subscriptions.map((s) => s.eventType);
+  let watched: { parts: Part[]; at: number } | null = null;
+  const partsToWatch = async () => {
+    if (!watched || Date.now() - watched.at >= partitionsTtlMs) {
+      const counts = await partitionsToRead(deps.sql, layout, types).catch(() => null);
+      if (counts) watched = { parts: partsOf(counts), at: Date.now() };
+      else watched ??= { parts: partsOf(new Map(types.map((t) => [t, layout.count(t)]))), at: 0 };
+    }
+    return watched.parts;
+  };
+
+  /** Why a recovery is due, and for a partial one the parts it is due for; null when Redis holds what it should. */
+  const reasonToRecover = async (): Promise<{ reason: RecoveryReason; lost?: Part[] } | null> => {
+    const parts = await partsToWatch();
+    const [{ sentinel, seq }, lost] = await Promise.all([observeRedis(redis, prefix), findMissingParts(redis, prefix, parts)]);
     const identity = sentinel && `${sentinel.recoveredAt}|${sentinel.by}`;
     const rolledBack = seq <= lastSeq && identity === lastSentinel;
     lastSeq = seq;
     lastSentinel = identity;
-    if (!sentinel) return (await hadSentinel(deps.sql, prefix)) ? "missing" : "first_start";
-    if (runId && sentinel.runId && sentinel.runId !== runId) return "restarted";
-    return rolledBack ? "rolled_back" : null;
+    if (!sentinel) return { reason: (await hadSentinel(deps.sql, prefix)) ? "missing" : "first_start" };
+    if (runId && sentinel.runId && sentinel.runId !== runId) return { reason: "restarted" };
+    if (rolledBack) return { reason: "rolled_back" };
+    return lost.length > 0 ? { reason: "part_lost", lost } : null;
   };
 
   const checkOnce = async () => {
@@ -84,11 +111,12 @@ export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 30_0
       runId = (await readRunId(redis)) ?? runId;
       // A rolled-back counter was seen before the lock: it stays the reason even though this
       // second look (after the lock) sees it growing again.
-      const reason = (await reasonToRecover()) ?? (first === "rolled_back" ? first : null);
-      if (!reason) return null;
-      if (reason === "first_start") log.info("new Redis for this prefix: creating consumer groups");
-      else log.warn("Redis lost data or restarted; recovering from the outbox", { reason });
-      return recoverStreams({ ...deps, signal: abort.signal }, reason);
+      const due = (await reasonToRecover()) ?? (first.reason === "rolled_back" ? first : null);
+      if (!due) return null;
+      if (due.lost) return recoverParts({ ...deps, signal: abort.signal }, due.lost);
+      if (due.reason === "first_start") log.info("new Redis for this prefix: creating consumer groups");
+      else log.warn("Redis lost data or restarted; recovering from the outbox", { reason: due.reason });
+      return recoverStreams({ ...deps, signal: abort.signal }, due.reason);
     });
     // Not acquired: another machine is recovering; the next tick looks again.
     if (locked.acquired && locked.result) {
@@ -98,8 +126,12 @@ export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 30_0
         log.info("created consumer groups", { groups: report.recreatedGroups });
         return;
       }
+      if (report.reason === "part_new") {
+        log.info("vouched for partitions read for the first time", { parts: report.parts, groups: report.recreatedGroups, republishedEvents: report.republishedEvents });
+        return;
+      }
       log.info("recovered from Redis data loss", {
-        reason: report.reason, republishedEvents: report.republishedEvents, restoredDeadLetters: report.restoredDeadLetters,
+        reason: report.reason, ...(report.reason === "part_lost" ? { parts: report.parts } : {}), republishedEvents: report.republishedEvents, restoredDeadLetters: report.restoredDeadLetters,
         recreatedGroups: report.recreatedGroups, durationMs: report.durationMs,
       });
     }
@@ -148,11 +180,12 @@ export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 30_0
 
   return {
     check,
-    async groupLost({ eventType, handler }) {
-      if (await recreateGroupAtEnd(redis, keys.stream(prefix, eventType), handler)) {
-        log.warn("consumer group was missing: recreated at the stream's end; recovering what it still needed from the outbox", { handler, eventType });
-        // Already missing: a recovery is due anyway (dropping it later could undo that one's sentinel).
-        if (await readSentinel(redis, prefix)) await dropSentinel(redis, prefix);
+    async groupLost({ eventType, handler, partition = 0 }) {
+      if (await recreateGroupAtEnd(redis, keys.stream(prefix, eventType, partition), handler)) {
+        log.warn("consumer group was missing: recreated at the stream's end; recovering what it still needed from the outbox", { handler, eventType, partition });
+        // Dropped with its token: a recovery under way (which may have looked at the group before
+        // it vanished) does not vouch for this partition, and the next check recovers it.
+        await dropPart(redis, prefix, { eventType, partition });
       }
       void check();
     },

@@ -35,6 +35,16 @@ export const keys = {
   epochSeq: (prefix: string) => `${prefix}:epoch-seq{${prefix}:epoch}`,
   /** The token of the recovery under way: gone at its end means Redis lost data during it. In the slot of the epoch. */
   recoveryNonce: (prefix: string) => `${prefix}:recovery-nonce{${prefix}:epoch}`,
+  /**
+   * A part of Redis's own sentinel, in the slot whose keys it vouches for (`tag`: a partition's
+   * slotTag, or `<prefix>:dlq`): gone while `<prefix>:epoch` is there means that part (one
+   * cluster shard, or one partition's keys) lost its data.
+   */
+  slotEpoch: (prefix: string, tag: string) => `${prefix}:epoch{${tag}}`,
+  /** Set of the parts (`<type>#<partition>`, `dead letters`) a slotEpoch was ever written for: a missing one is lost, not new. In the slot of the epoch. */
+  vouchedParts: (prefix: string) => `${prefix}:epoch-parts{${prefix}:epoch}`,
+  /** The token of the recovery under way, per slot as slotEpoch. */
+  slotRecoveryNonce: (prefix: string, tag: string) => `${prefix}:recovery-nonce{${tag}}`,
   /** Hash: handler name -> JSON {since, by}. Present means every machine's loops of that handler read nothing new. */
   paused: (prefix: string) => `${prefix}:paused`,
   /** Hash: consumer name -> JSON {types, at}: the event types each machine's code knows (rolling deploys). */

@@ -1,0 +1,84 @@
+import type { Q } from "../db.ts";
+import type { OutboxRow } from "../outbox/claim.ts";
+import { keyedRow } from "../outbox/publish.ts";
+import type { Layout } from "../partitions/layout.ts";
+
+/**
+ * Records, in the publishing transaction, what each ordered handler owes for these rows: one
+ * ordered_backlog row per (ordered handler of the row's type, row with a partition key), in the
+ * order given (outbox order). A row without a key has nothing to keep in order.
+ */
+export async function recordBacklog(tx: Q, layout: Layout, rows: readonly OutboxRow[]): Promise<void> {
+  const handlers: string[] = [];
+  const keys: string[] = [];
+  const ids: string[] = [];
+  const types: string[] = [];
+  const created: string[] = [];
+  for (const row of rows) {
+    const owed = layout.orderedHandlers(row.event_type);
+    if (owed.length === 0) continue;
+    const key = layout.keyOf(keyedRow(row));
+    if (key === null) continue;
+    for (const handler of owed) {
+      handlers.push(handler);
+      keys.push(key);
+      ids.push(row.id);
+      types.push(row.event_type);
+      created.push(new Date(row.created_at).toISOString());
+    }
+  }
+  if (ids.length === 0) return;
+  await tx`
+    insert into ordered_backlog (handler, partition_key, event_id, event_type, created_at)
+    select h, k, e, t, c::timestamptz from unnest(${handlers}::text[], ${keys}::text[], ${ids}::uuid[], ${types}::text[], ${created}::text[])
+      with ordinality as u(h, k, e, t, c, i)
+    order by i
+    on conflict (event_id, handler) do nothing`;
+}
+
+export type KeyState =
+  /** The event is its key's first: it may run now (also when it has no backlog row: nothing to wait for). */
+  | { kind: "head" }
+  /** An earlier event of the key is still owed: wait for it. */
+  | { kind: "behind"; first: string }
+  /** The key's first event is dead-lettered: the key is parked behind it. */
+  | { kind: "parked"; first: string; deadLetterId: string };
+
+/**
+ * Where `eventId` stands in its key's backlog for `handler`. A row whose event the handler has
+ * settled already does not count: a consumer can run an event between the relay's XADD and its
+ * commit, before the row it settles is visible (maintenance deletes such rows).
+ */
+export async function keyState(q: Q, handler: string, key: string, eventId: string): Promise<KeyState> {
+  const [first] = await q<{ event_id: string; dead_letter_id: string | null }[]>`
+    select b.event_id,
+      (select d.id from dead_letters d where d.event_id = b.event_id and d.handler = b.handler and d.status = 'open' limit 1) as dead_letter_id
+    from ordered_backlog b where b.handler = ${handler} and b.partition_key = ${key}
+      and not exists (select 1 from processed_events p where p.event_id = b.event_id and p.handler = b.handler)
+    order by b.position limit 1`;
+  if (!first || first.event_id === eventId) return { kind: "head" };
+  if (first.dead_letter_id) return { kind: "parked", first: first.event_id, deadLetterId: first.dead_letter_id };
+  return { kind: "behind", first: first.event_id };
+}
+
+/** In the handler's transaction: these events are no longer owed (processed, or discarded by an operator). */
+export async function settleBacklog(q: Q, handler: string, eventIds: readonly string[]): Promise<void> {
+  if (eventIds.length === 0) return;
+  await q`delete from ordered_backlog where handler = ${handler} and event_id = any(${eventIds as string[]}::uuid[])`;
+}
+
+/**
+ * Maintenance: deletes rows settled without being seen (see keyState) and rows of events no
+ * longer in the outbox (retention deleted them with their records); at most `limit`.
+ */
+export async function pruneBacklog(q: Q, limit = 5_000): Promise<number> {
+  const [row] = await q<{ n: number }[]>`
+    with doomed as (
+      select b.position from ordered_backlog b
+      where exists (select 1 from processed_events p where p.event_id = b.event_id and p.handler = b.handler)
+        or not exists (select 1 from outbox o where o.id = b.event_id)
+      limit ${limit}),
+    gone as (delete from ordered_backlog where position in (select position from doomed) returning 1)
+    select count(*)::int as n from gone`;
+  return row?.n ?? 0;
+}

@@ -54,5 +54,5 @@ function partitionCost(r: PartitionsResult | undefined, redis: PartitionConfig["
   if (!r || configs.length === 0) return { target, measured: redis === "cluster" && r?.clusterSkipped ? `not run (${r.clusterSkipped})` : "not run", met: null };
   const worst = configs.reduce((a, b) => (b.costPct > a.costPct ? b : a));
   const each = configs.map((c) => `${c.partitions}: ${c.costPct > 0 ? "+" : ""}${c.costPct} %`).join(", ");
-  return { target, measured: `worst ${worst.costPct} % at ${worst.partitions} partitions (${each}; cost = slower than ${r.baseline.toLocaleString("en-US")}/s)`, met: worst.costPct <= 10 };
+  return { target, measured: `worst ${worst.costPct} % at ${worst.partitions} partition${worst.partitions === 1 ? "" : "s"} (${each}; cost = slower than ${r.baseline.toLocaleString("en-US")}/s)`, met: worst.costPct <= 10 };
 }

@@ -13,6 +13,7 @@ CREATE TABLE "parked_events" (
 	"event_type" text NOT NULL,
 	"partition_key" text NOT NULL,
 	"event_id" uuid NOT NULL,
+	"redriven" boolean DEFAULT false NOT NULL,
 	"parked_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint

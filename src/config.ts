@@ -40,6 +40,10 @@ const schema = z.object({
     if (nodes.length === 0) ctx.addIssue({ code: "custom", message: "expected at least one host:port" });
     return nodes;
   }),
+  /** Password of every REDIS_CLUSTER_NODES node. Never logged. */
+  REDIS_CLUSTER_PASSWORD: z.string().min(1).optional(),
+  /** `true`: connect to every REDIS_CLUSTER_NODES node over TLS (a managed cluster). */
+  REDIS_CLUSTER_TLS: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
   PORT: int(3000, 0).pipe(z.number().max(65535)),
   /** Serves /metrics on this port alone (Fly's scraper reaches it on the private network); unset: on PORT. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),

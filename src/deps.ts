@@ -74,7 +74,8 @@ export function explainDatabaseError(config: Config, err: unknown): StartupError
 
 /** The configured Redis, not connected yet: the cluster of REDIS_CLUSTER_NODES when set, else REDIS_URL. */
 export function createConfiguredRedis(config: Config): Redis {
-  return config.REDIS_CLUSTER_NODES ? createRedisCluster(config.REDIS_CLUSTER_NODES) : createRedis(config.REDIS_URL);
+  if (!config.REDIS_CLUSTER_NODES) return createRedis(config.REDIS_URL);
+  return createRedisCluster(config.REDIS_CLUSTER_NODES, undefined, { password: config.REDIS_CLUSTER_PASSWORD, tls: config.REDIS_CLUSTER_TLS });
 }
 
 /** The setting that names the Redis in use, for messages (password hidden). */

@@ -1,7 +1,10 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from "bun:test";
 import type { Cluster } from "ioredis";
 import { z } from "zod";
-import { isCluster, subscribe, UnrecoverableError } from "../src/engine/index.ts";
+import { createRedisCluster, isCluster, scanAll, subscribe, UnrecoverableError } from "../src/engine/index.ts";
+import { loadConfig } from "../src/config.ts";
+import { createConfiguredRedis } from "../src/deps.ts";
+import { pingRedis } from "../src/metrics/probes.ts";
 import { drainOutbox } from "../src/engine/outbox/relay.ts";
 import { partitionOf } from "../src/engine/partitions/hash.ts";
 import { makeLayout } from "../src/engine/partitions/layout.ts";
@@ -32,6 +35,27 @@ test("the tests' Redis here is a cluster of three masters", async () => {
   expect(isCluster(ctx.redis)).toBe(true);
   await ctx.redis.ping();
   expect(masters()).toHaveLength(3);
+  await pingRedis(ctx.redis); // the health check: every slot served
+});
+
+test("the client's pipeline and MGET span slots, answering in order with each command's own error; a MULTI across slots is refused", async () => {
+  const k = (n: number) => `${ctx.prefix}:client:${n}`;
+  const slots = new Set(await Promise.all([1, 2, 3, 4, 5, 6].map((n) => slotOf(k(n)))));
+  expect(slots.size).toBeGreaterThan(1);
+  const replies = await ctx.redis.pipeline().set(k(1), "a").set(k(2), "b").incr(k(1)).get(k(2)).set(k(3), "c").exec();
+  expect(replies!.map(([err, value]) => (err ? err.message.split(" ")[0] : value))).toEqual(["OK", "OK", "ERR", "b", "OK"]);
+  expect(await ctx.redis.mget(k(1), k(2), k(3), k(4))).toEqual(["a", "b", "c", null]);
+  expect(await ctx.redis.mget([k(3), k(2)])).toEqual(["c", "b"]);
+  await expect(ctx.redis.multi().set(k(1), "x").set(k(2), "y").exec()).rejects.toThrow(/same slot/);
+  expect(await ctx.redis.get(k(1))).toBe("a");
+});
+
+test("scanAll finds the keys of every master", async () => {
+  const written = Array.from({ length: 30 }, (_, i) => `${ctx.prefix}:scan:${i}`);
+  for (const key of written) await ctx.redis.set(key, "1");
+  const holding = await Promise.all(masters().map(async (node) => Number(await node.call("DBSIZE"))));
+  expect(holding.filter((n) => n > 0).length).toBeGreaterThan(1);
+  expect((await scanAll(ctx.redis, `${ctx.prefix}:scan:*`)).sort()).toEqual(written.sort());
 });
 
 test("every key of one partition shares its stream's slot, and so do the service keys a MULTI or script uses together", async () => {
@@ -96,3 +120,50 @@ test("a relay and a consumer on the cluster handle every event once and dead-let
   expect(await ctx.redis.hget(keys.deadLetterCounts(ctx.prefix), "job.run")).toBe("1");
   await waitFor("nothing pending", async () => (await pendingOf(ctx, "job.run", "worker")) === 0);
 });
+
+test("a master restarted without its data serves its slots again, empty, while the other masters keep theirs", async () => {
+  const local = await startRedisCluster(); // its own: the restart must not touch other tests' data
+  const redis = createRedisCluster(local.nodes);
+  try {
+    const written = Array.from({ length: 30 }, (_, i) => `restart:${i}`);
+    for (const key of written) await redis.set(key, "1");
+    const slotRanges = (await redis.cluster("SLOTS")) as unknown as [number, number, [string, number]][];
+    const first = local.nodes[0]!;
+    const onFirst = async (key: string) => {
+      const slot = Number(await redis.cluster("KEYSLOT", key));
+      return slotRanges.some(([from, to, [, port]]) => slot >= from && slot <= to && port === first.port);
+    };
+    const lost = (await Promise.all(written.map(async (key) => ((await onFirst(key)) ? key : null)))).filter((k) => k !== null);
+    expect(lost.length).toBeGreaterThan(0);
+    expect(lost.length).toBeLessThan(written.length);
+
+    await local.restartEmpty(0);
+    const values = await waitFor("the restarted master answers", async () => {
+      try {
+        return await Promise.all(written.map((key) => redis.get(key)));
+      } catch {
+        return null;
+      }
+    });
+    written.forEach((key, i) => expect([key, values[i]]).toEqual([key, lost.includes(key) ? null : "1"]));
+  } finally {
+    redis.disconnect();
+    await local.stop();
+  }
+}, 60_000);
+
+test("a cluster that requires a password is reached with REDIS_CLUSTER_PASSWORD, and refused without it", async () => {
+  const local = await startRedisCluster({ password: "cluster-secret-1" });
+  const config = (env: Record<string, string>) => loadConfig({ REDIS_CLUSTER_NODES: local.spec, ...env });
+  const withPassword = createConfiguredRedis(config({ REDIS_CLUSTER_PASSWORD: "cluster-secret-1" }));
+  const without = createRedisCluster(local.nodes, 1_000); // no password; gives up after 1 s
+  try {
+    await withPassword.set("auth:check", "1");
+    expect(await withPassword.get("auth:check")).toBe("1");
+    await expect(without.get("auth:check")).rejects.toThrow();
+  } finally {
+    withPassword.disconnect();
+    without.disconnect();
+    await local.stop();
+  }
+}, 60_000);

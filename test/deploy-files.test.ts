@@ -12,7 +12,7 @@ const read = (file: string) => readFileSync(`${ROOT}/${file}`, "utf8");
 
 const fly = Bun.TOML.parse(read("fly.toml")) as Record<string, any>;
 const pkg = JSON.parse(read("package.json")) as { scripts: Record<string, string>; engines: { bun: string } };
-const SECRETS = ["DATABASE_URL", "REDIS_URL", "ADMIN_TOKEN", "WEBHOOK_SECRETS"];
+const SECRETS = ["DATABASE_URL", "REDIS_URL", "REDIS_CLUSTER_PASSWORD", "ADMIN_TOKEN", "WEBHOOK_SECRETS"];
 
 /** fly.toml's [env] resolved by the service's own config schema (a dummy admin token stands in for the secret). */
 const flyConfig = () => loadConfig({ ...(fly.env as Record<string, string>), ADMIN_TOKEN: "x".repeat(32) });

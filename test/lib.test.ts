@@ -118,7 +118,8 @@ test("configuration defaults are the documented ones", () => {
 });
 
 test("a bad value is refused with the variable's name", () => {
-  for (const [name, value] of [["PORT", "abc"], ["PORT", "70000"], ["REDIS_URL", "http://x"], ["OUTBOX_RETENTION", "forever"], ["RELAY_BATCH_SIZE", "0"]] as const) {
+  for (const [name, value] of [["PORT", "abc"], ["PORT", "70000"], ["REDIS_URL", "http://x"], ["OUTBOX_RETENTION", "forever"], ["RELAY_BATCH_SIZE", "0"],
+    ["REDIS_CLUSTER_NODES", "10.0.0.1"], ["REDIS_CLUSTER_NODES", "10.0.0.1:6379,redis://10.0.0.2:6379"], ["REDIS_CLUSTER_NODES", "h:0"], ["REDIS_CLUSTER_NODES", " , "]] as const) {
     try {
       loadConfig({ [name]: value });
       throw new Error(`${name}=${value} was accepted`);
@@ -127,6 +128,13 @@ test("a bad value is refused with the variable's name", () => {
       expect((err as ConfigError).problems.join()).toContain(name);
     }
   }
+});
+
+test("REDIS_CLUSTER_NODES lists host:port pairs, and is unset by default", () => {
+  expect(loadConfig({}).REDIS_CLUSTER_NODES).toBeUndefined();
+  expect(loadConfig({ REDIS_CLUSTER_NODES: "10.0.0.1:7000, redis-2.internal:7001,[fdaa::3]:7002" }).REDIS_CLUSTER_NODES).toEqual([
+    { host: "10.0.0.1", port: 7000 }, { host: "redis-2.internal", port: 7001 }, { host: "fdaa::3", port: 7002 },
+  ]);
 });
 
 test("an empty variable counts as not set", () => {

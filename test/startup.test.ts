@@ -47,6 +47,14 @@ test("an unreachable REDIS_URL exits 1 with one line naming it, password hidden"
   expect([...child.stdout, ...child.stderr].join("\n")).not.toContain("secret");
 }, 15_000);
 
+test("an unreachable REDIS_CLUSTER_NODES exits 1 with one line naming it", async () => {
+  const child = main({ REDIS_CLUSTER_NODES: "127.0.0.1:1,127.0.0.1:2" });
+  expect(await child.waitForExit()).toBe(1);
+  const lines = nonEmpty(child.stderr);
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toContain("REDIS_CLUSTER_NODES=127.0.0.1:1,127.0.0.1:2");
+}, 15_000);
+
 test("MIGRATE_ON_START creates and migrates a missing database, serves health, and exits 0 on SIGTERM", async () => {
   const name = `orderstream_start_${randomBytes(5).toString("hex")}`;
   databasesToDrop.push(name);

@@ -25,7 +25,7 @@ export { isUnrecoverable, toError, UnrecoverableError } from "./support/errors.t
 export { isConnectionLost, isUnavailableError } from "./support/unavailable.ts";
 
 // The Redis client policy the engine relies on, and helpers for effects outside PostgreSQL
-export { createRedis, createRedisCluster, isCluster, REDIS_COMMAND_TIMEOUT_MS, type ClusterNode } from "./redis/client.ts";
+export { createRedis, createRedisCluster, isCluster, REDIS_COMMAND_TIMEOUT_MS, type ClusterAccess, type ClusterNode } from "./redis/client.ts";
 export { scanAll, type ScanOptions } from "./redis/scan.ts";
 export { claimIdempotencyKey, releaseIdempotencyKey } from "./support/idempotency.ts";
 export { withLock, type LockResult } from "./support/lock.ts";
@@ -42,6 +42,7 @@ export {
 export { BULK_LIMIT, retryDeadLetter, retryDeadLetters, type RetryResult } from "./admin/redrive.ts";
 export { deleteDeadLetter, discardDeadLetters, type DeleteResult } from "./admin/discard.ts";
 export { applyToDeadLetters, type BulkAction } from "./admin/bulk.ts";
+export { listBlockedKeys, type BlockedKey, type BlockedKeyFilter } from "./admin/blocked-keys.ts";
 export { readStreamStates, type GroupState, type StreamState } from "./admin/stream-states.ts";
 export { countOpenDeadLetters, readOutboxBacklog, type OpenDeadLetterCount, type OutboxBacklog } from "./admin/counts.ts";
 

@@ -240,6 +240,11 @@ export const parkedEvents = pgTable(
     eventType: text("event_type").notNull(),
     partitionKey: text("partition_key").notNull(),
     eventId: uuid("event_id").notNull(),
+    /**
+     * True once its key was released and the event re-driven (an entry with `target`) to run in
+     * its turn; false while it waits behind the key's dead letter or behind the re-driven ones.
+     */
+    redriven: boolean("redriven").notNull().default(false),
     parkedAt: timestamp("parked_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [

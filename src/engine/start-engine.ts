@@ -15,7 +15,8 @@ import { startRecoveryWatcher, type RecoveryStatus, type RecoveryWatcher } from 
 import { duplicateRedis } from "./redis/client.ts";
 import { toError } from "./support/errors.ts";
 import { sleep } from "./support/sleep.ts";
-import { makeLayout, partitionsToRead } from "./partitions/layout.ts";
+import { makeLayout, partitionsOf, partitionsToRead } from "./partitions/layout.ts";
+import { startOrderedSubscription } from "./ordering/ordered-subscription.ts";
 import { SlotPool } from "./delivery/slot-pool.ts";
 import type { ResolvedSubscription } from "./delivery/subscribe.ts";
 
@@ -120,7 +121,8 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
     const counts = await retrying("could not read the partition counts; retrying", () => partitionsToRead(o.sql, layout, subs.map((s) => s.eventType)));
     for (const sub of subs) {
       await retrying("could not start a consumer; retrying", () => joinSubscription({ sql: o.sql, redis, prefix, log, layout }, sub, counts?.get(sub.eventType) ?? 1), sub);
-      for (let p = 0; p < (counts?.get(sub.eventType) ?? 1); p++) await startPartition(sub, p);
+      if (sub.ordered) await startOrdered(sub, counts?.get(sub.eventType) ?? 1);
+      else for (let p = 0; p < (counts?.get(sub.eventType) ?? 1); p++) await startPartition(sub, p);
       if (stopAbort.signal.aborted) return;
       startedSubs++;
     }
@@ -160,6 +162,19 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
     }, sub);
     if (started) running.push(started);
   };
+  /** An ordered handler's partitions are shared out among the fleet's consumers by leases (ordering/). */
+  const startOrdered = async (sub: ResolvedSubscription, count: number) => {
+    const started = await retrying("could not start a consumer; retrying", async () => {
+      const blocking = duplicateRedis(redis, o.readBlockMs);
+      try {
+        return await startOrderedSubscription({ ...subscriptionDeps, blocking, layout }, sub, partitionsOf(count));
+      } catch (thrown) {
+        blocking.disconnect();
+        throw thrown;
+      }
+    }, sub);
+    if (started) running.push(started);
+  };
   /** Starts loops for partitions that appeared since (another machine publishes with a higher count). */
   const watchPartitionCounts = () => {
     let busy = false;
@@ -168,7 +183,7 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
       busy = true;
       try {
         const counts = await partitionsToRead(o.sql, layout, subs.map((s) => s.eventType));
-        for (const sub of subs) {
+        for (const sub of subs.filter((s) => !s.ordered)) {
           for (let p = 0; p < (counts.get(sub.eventType) ?? 1) && !stopAbort.signal.aborted; p++) await startPartition(sub, p);
         }
       } catch (thrown) {

@@ -1,10 +1,11 @@
 import type { AppDeps } from "./app.ts";
 import {
-  deleteDeadLetterRoute, deleteDeadLettersRoute, getDeadLetterRoute, listDeadLettersRoute, retryDeadLetterRoute, retryDeadLettersRoute,
+  deleteDeadLetterRoute, deleteDeadLettersRoute, getDeadLetterRoute, listBlockedKeysRoute, listDeadLettersRoute, retryDeadLetterRoute,
+  retryDeadLettersRoute,
 } from "./contract/dlq.ts";
 import { conflict, notFound } from "./errors.ts";
 import { openApiRoutes } from "./validate.ts";
-import { applyToDeadLetters, deleteDeadLetter, getDeadLetter, listDeadLetters, retryDeadLetter } from "../engine/index.ts";
+import { applyToDeadLetters, deleteDeadLetter, getDeadLetter, listBlockedKeys, listDeadLetters, retryDeadLetter } from "../engine/index.ts";
 
 /**
  * The dead-letter API (admin; the guard is applied in app.ts). Reads PostgreSQL, the durable
@@ -24,6 +25,8 @@ export function dlqRoutes(deps: AppDeps) {
       const deleted = await applyToDeadLetters(dlq, "discard", query, { dryRun });
       return dryRun ? c.json({ deleted, dryRun: true as const }, 200) : c.json({ deleted }, 200);
     })
+    // Before /dlq/{id}: "blocked-keys" is not a dead letter's id.
+    .openapi(listBlockedKeysRoute, async (c) => c.json({ items: await listBlockedKeys(deps.sql, c.req.valid("query")) }, 200))
     .openapi(getDeadLetterRoute, async (c) => {
       const item = await getDeadLetter(deps.sql, c.req.valid("param").id);
       // A discarded letter is gone for one-by-one access; GET /dlq?status=discarded still lists it.

@@ -4,8 +4,8 @@ import { testEnv, waitFor } from "./context.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-/** What a child runs: the real service, or the fault-test worker with its one slow handler. */
-export const ENTRY = { main: "src/main.ts", worker: "test/fixtures/worker.ts" } as const;
+/** What a child runs: the real service, the fault-test worker with its one slow handler, or one with an ordered handler. */
+export const ENTRY = { main: "src/main.ts", worker: "test/fixtures/worker.ts", ordered: "test/fixtures/ordered-worker.ts" } as const;
 
 export interface ServiceProcess {
   readonly label: string;

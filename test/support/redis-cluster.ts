@@ -26,8 +26,9 @@ export interface LocalRedisCluster {
 
 const HOST = "127.0.0.1";
 
-async function cli(port: number, ...args: string[]): Promise<string> {
-  const proc = Bun.spawn(["redis-cli", "-h", HOST, "-p", String(port), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+async function cli(port: number, password: string | undefined, ...args: string[]): Promise<string> {
+  const auth = password ? ["-a", password, "--no-auth-warning"] : [];
+  const proc = Bun.spawn(["redis-cli", "-h", HOST, "-p", String(port), ...auth, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   await proc.exited;
   return out + err;
@@ -43,10 +44,10 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20
 
 /**
  * A real three-master Redis Cluster from the machine's own `redis-server`, on free ports, with no
- * persistence and no replicas, in a temporary directory. Each node's cluster bus gets a port of
+ * persistence and no replicas, in a temporary directory; with `password`, every node requires it. Each node's cluster bus gets a port of
  * its own (`cluster-port`), so a data port near 65535 is no problem.
  */
-export async function startRedisCluster(masters = 3): Promise<LocalRedisCluster> {
+export async function startRedisCluster({ masters = 3, password }: { masters?: number; password?: string } = {}): Promise<LocalRedisCluster> {
   const dir = await mkdtemp(join(tmpdir(), "orderstream-cluster-"));
   const ports: number[] = [];
   const busPorts: number[] = [];
@@ -67,9 +68,10 @@ export async function startRedisCluster(masters = 3): Promise<LocalRedisCluster>
       "--cluster-node-timeout", "2000",
       "--save", "", "--appendonly", "no", "--dir", dir,
       "--loglevel", "warning",
+      ...(password ? ["--requirepass", password, "--masterauth", password] : []),
     ], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
     procs[i] = proc;
-    await until(`redis-server on ${port}`, async () => (await cli(port, "ping")).trim() === "PONG", 10_000);
+    await until(`redis-server on ${port}`, async () => (await cli(port, password, "ping")).trim() === "PONG", 10_000);
   };
   const killNode = async (i: number) => {
     const proc = procs[i];
@@ -79,7 +81,7 @@ export async function startRedisCluster(masters = 3): Promise<LocalRedisCluster>
     procs[i] = null;
   };
   const allOk = () => until("cluster_state:ok on every node", async () => {
-    for (const port of ports) if (!(await cli(port, "cluster", "info")).includes("cluster_state:ok")) return false;
+    for (const port of ports) if (!(await cli(port, password, "cluster", "info")).includes("cluster_state:ok")) return false;
     return true;
   }, 30_000);
 
@@ -89,7 +91,7 @@ export async function startRedisCluster(masters = 3): Promise<LocalRedisCluster>
   };
   try {
     await Promise.all(ports.map((_, i) => startNode(i)));
-    const created = await cli(ports[0]!, "--cluster", "create", ...ports.map((p) => `${HOST}:${p}`), "--cluster-replicas", "0", "--cluster-yes");
+    const created = await cli(ports[0]!, password, "--cluster", "create", ...ports.map((p) => `${HOST}:${p}`), "--cluster-replicas", "0", "--cluster-yes");
     if (!created.includes("[OK] All 16384 slots covered")) throw new Error(`redis-cli --cluster create failed:\n${created}`);
     await allOk();
   } catch (err) {

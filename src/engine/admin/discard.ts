@@ -3,6 +3,7 @@ import { RELAY_HANDLER } from "../dead-letters/row.ts";
 import { removeCopies } from "../dead-letters/copies.ts";
 import { lockDeadLetters, markResolved, matchingOpenIds, type AdminDeps, type DeadLetterQuery } from "./letters.ts";
 import { BULK_LIMIT } from "./redrive.ts";
+import { releaseParkedKeys } from "../ordering/release.ts";
 
 export type DeleteResult = "discarded" | "not_found" | "not_open";
 
@@ -27,6 +28,8 @@ export async function deleteDeadLetter(deps: AdminDeps, id: string): Promise<Del
       await settleBacklog(tx, row.handler, [row.event_id]);
     }
     await markResolved(tx, [row.id], "discarded");
+    // A letter that parked its key (an ordered handler): the events waiting behind it go on.
+    await releaseParkedKeys(tx, deps, [row], "discard");
     await removeCopies(deps.redis, deps.prefix, [row]);
     deps.log.info("dead letter discarded", { deadLetterId: row.id, eventId: row.event_id, handler: row.handler });
     return "discarded";

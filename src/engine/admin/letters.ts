@@ -2,6 +2,7 @@ import type Redis from "ioredis";
 import type { Q, Sql } from "../db.ts";
 import { columns, type DeadLetterRow, type DeadLetterStatus } from "../dead-letters/row.ts";
 import type { Logger } from "../support/logger.ts";
+import type { Layout } from "../partitions/layout.ts";
 
 /** What the operators' API works on: the engine's stores under its prefix. */
 export interface AdminDeps {
@@ -9,6 +10,8 @@ export interface AdminDeps {
   redis: Redis;
   prefix: string;
   log: Logger;
+  /** Where re-driven events of a released parked key go (their key's partition); without it, to the partition of their dead letter. */
+  layout?: Layout;
 }
 
 /** Where `q` is looked for: one column, the payload's text, or one field of the payload (`payload.customer.email`). */

@@ -8,6 +8,9 @@ import { publishFor } from "../outbox/redrive.ts";
 import type { Q } from "../db.ts";
 import { removeCopies } from "../dead-letters/copies.ts";
 import { columns, type DeadLetterRow } from "../dead-letters/row.ts";
+import { releaseParkedKeys } from "../ordering/release.ts";
+import { SINGLE_PARTITION } from "../partitions/layout.ts";
+import { keyedRow } from "../outbox/publish.ts";
 import { lockDeadLetters, markResolved, matchingOpenIds, type AdminDeps, type DeadLetterQuery } from "./letters.ts";
 
 export type RetryResult =
@@ -77,12 +80,15 @@ async function redrive(deps: AdminDeps, tx: Q, rows: DeadLetterRow[]): Promise<(
   // A recovery from Redis data loss must see this transaction's entries once it passed the barrier.
   await holdPublishBarrier(tx, prefix);
   await requeueOutboxRows(tx, rows.filter((r) => r.handler === RELAY_HANDLER) as (DeadLetterRow & { event_id: string })[]);
+  // A letter that parked its key (an ordered handler) is re-driven with the key's waiting events.
+  const entryIds = await releaseParkedKeys(tx, deps, rows, "retry");
   const byHandler = new Map<string, DeadLetterRow[]>();
-  for (const r of rows) if (r.handler !== RELAY_HANDLER) byHandler.set(r.handler, [...(byHandler.get(r.handler) ?? []), r]);
-  const entryIds = new Map<string, string>();
+  for (const r of rows) if (r.handler !== RELAY_HANDLER && !entryIds.has(r.id)) byHandler.set(r.handler, [...(byHandler.get(r.handler) ?? []), r]);
   for (const [handler, group] of byHandler) {
-    for (const eventType of new Set(group.map((r) => r.event_type))) await ensureGroup(redis, keys.stream(prefix, eventType), handler);
-    const added = await publishFor(tx, redis, prefix, handler, group.map(toOutboxRow));
+    const events = group.map(toOutboxRow);
+    const layout = deps.layout ?? SINGLE_PARTITION;
+    for (const stream of new Set(events.map((e) => keys.stream(prefix, e.event_type, layout.partitionOf(keyedRow(e)))))) await ensureGroup(redis, stream, handler);
+    const added = await publishFor(tx, redis, prefix, handler, events, layout);
     group.forEach((r, i) => entryIds.set(r.id, added[i]!));
   }
   await removeCopies(redis, prefix, rows);

@@ -24,6 +24,8 @@ export interface RunDeps {
   idempotencyTtlMs: number;
   /** The partition stream the entries came from (for spans); defaults to the type's partition 0. */
   stream?: string;
+  /** The first statements of every run's transaction (an ordered handler's fence check); throwing fails the run before its handler. */
+  beforeRun?(tx: Tx, runs: Run[]): Promise<void>;
 }
 
 /** A run (one transaction) that failed, and whether it got as far as the handler. */
@@ -56,6 +58,7 @@ export async function runBatch(deps: RunDeps, sub: ResolvedSubscription, runs: R
   try {
     if (sub.options.rateLimit) await waitForRateLimit(deps.redis, deps.prefix, sub.handler, sub.options.rateLimit, deps.signal);
     const claimed = await commitWithEvents(deps.db, deps.relay, async (tx) => {
+      await deps.beforeRun?.(tx, runs);
       const claimed = await claimEvents(tx, sub.handler, [...new Set(runs.map((r) => r.event.id))], sub.options.timeoutMs, !!sub.ordered);
       const seen = new Set<string>();
       const todo = runs.filter((r) => claimed.fresh.has(r.event.id) && !seen.has(r.event.id) && seen.add(r.event.id));

@@ -54,7 +54,8 @@ export interface SubscriptionDeps {
 export interface RunningSubscription {
   handler: string;
   eventType: string;
-  partition: number;
+  /** The partition it reads; null for an ordered handler, whose partitions its leases decide. */
+  partition: number | null;
   stream: string;
   inFlight(): number;
   /** Paused fleet-wide: reading nothing new. */

@@ -50,13 +50,19 @@ export type KeyState =
  * commit, before the row it settles is visible (maintenance deletes such rows).
  */
 export async function keyState(q: Q, handler: string, key: string, eventId: string): Promise<KeyState> {
-  const [first] = await q<{ event_id: string; dead_letter_id: string | null }[]>`
-    select b.event_id,
-      (select d.id from dead_letters d where d.event_id = b.event_id and d.handler = b.handler and d.status = 'open' limit 1) as dead_letter_id
-    from ordered_backlog b where b.handler = ${handler} and b.partition_key = ${key}
-      and not exists (select 1 from processed_events p where p.event_id = b.event_id and p.handler = b.handler)
-    order by b.position limit 1`;
-  if (!first || first.event_id === eventId) return { kind: "head" };
+  // The relay adds an entry to its stream before its transaction commits the backlog rows: until
+  // the event's row shows published, what the key owes is not visible yet.
+  const [first] = await q<{ event_id: string | null; dead_letter_id: string | null; uncommitted: boolean }[]>`
+    select f.event_id, f.dead_letter_id,
+      exists (select 1 from outbox o where o.id = ${eventId} and o.published_at is null) as uncommitted
+    from (select 1) as one left join lateral (
+      select b.event_id,
+        (select d.id from dead_letters d where d.event_id = b.event_id and d.handler = b.handler and d.status = 'open' limit 1) as dead_letter_id
+      from ordered_backlog b where b.handler = ${handler} and b.partition_key = ${key}
+        and not exists (select 1 from processed_events p where p.event_id = b.event_id and p.handler = b.handler)
+      order by b.position limit 1) as f on true`;
+  if (first?.uncommitted) return { kind: "behind", first: eventId };
+  if (!first?.event_id || first.event_id === eventId) return { kind: "head" };
   if (first.dead_letter_id) return { kind: "parked", first: first.event_id, deadLetterId: first.dead_letter_id };
   return { kind: "behind", first: first.event_id };
 }

@@ -31,21 +31,28 @@ export interface ClusterNode {
   port: number;
 }
 
+/** How every node of a cluster is reached: the same password (AUTH) and TLS on all of them. */
+export interface ClusterAccess {
+  password?: string;
+  tls?: boolean;
+}
+
 /**
  * A Redis Cluster client with createRedis's policy, typed as the `Redis` the engine takes.
  * `pipeline()` on it sends each queued command to its own slot's node (commands of one node
  * still share its connection's round trip) and answers exec() in the usual `[err, result][]`
  * shape: the engine's pipelines only save round trips, none relies on them being atomic.
- * MULTI and Lua scripts still run on one node, and every key they touch must share one slot.
+ * MGET is split the same way; INFO answers from one master (the one serving slot 0). MULTI and Lua
+ * scripts still run on one node, and every key they touch must share one slot.
  */
-export function createRedisCluster(nodes: ClusterNode[], commandTimeout = REDIS_COMMAND_TIMEOUT_MS): Redis {
+export function createRedisCluster(nodes: ClusterNode[], commandTimeout = REDIS_COMMAND_TIMEOUT_MS, { password, tls = false }: ClusterAccess = {}): Redis {
   const cluster = new Cluster(nodes, {
     lazyConnect: true,
     // A command that found its node's connection closed is not sent again (createRedis'
     // autoResendUnfulfilledCommands: false); redirections (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) are
     // answers the server gave without running the command, and are followed.
     retryDelayOnFailover: 0,
-    redisOptions: { commandTimeout, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 3 },
+    redisOptions: { commandTimeout, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 3, password, ...(tls ? { tls: {} } : {}) },
   });
   return clusterPolicy(cluster, commandTimeout);
 }
@@ -69,6 +76,19 @@ function clusterPolicy(cluster: Cluster, commandTimeout: number): Redis {
     reconnectOnTimeout(node, () => node.disconnect());
   });
   cluster.pipeline = (() => slotPipeline(cluster)) as Cluster["pipeline"];
+  // MGET of keys in different slots is refused; one GET each gives the same answer (an MGET is
+  // not atomic across a cluster's nodes either). The engine reads consumer names this way.
+  cluster.mget = ((...args: unknown[]) =>
+    Promise.all((args.flat() as string[]).map((key) => cluster.get(key)))) as Cluster["mget"];
+  // INFO names no key, so any node could answer it, and a server's run id would change from one
+  // call to the next (which reads as a restart). It is asked of the master serving slot 0.
+  const anyInfo = cluster.info.bind(cluster) as (...args: unknown[]) => Promise<string>;
+  cluster.info = (async (...args: unknown[]) => {
+    if (cluster.status !== "ready") await cluster.ping();
+    const first = cluster.slots[0]?.[0];
+    const node = cluster.nodes("master").find((n) => `${n.options.host}:${n.options.port}` === first);
+    return node ? (node.info as (...a: unknown[]) => Promise<string>)(...args) : anyInfo(...args);
+  }) as Cluster["info"];
   return cluster as unknown as Redis;
 }
 

@@ -187,3 +187,50 @@ export async function setIdle(
   if (ids.length === 0) return 0;
   return Number(await SET_IDLE(redis, [stream, orphans], [group, consumer, Math.max(0, Math.floor(idleMs)), deliveries === undefined ? "" : Math.max(0, deliveries), ...ids]));
 }
+
+// Heartbeat of one member (ARGV[1]) of an ordered handler's group, on Redis' own clock (machines'
+// clocks may disagree): records it, drops members silent for ARGV[2] ms, and returns the live
+// ones. ARGV[3] = '1' leaves instead (a clean stop), so the others take its partitions at once.
+const HEARTBEAT = defineScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[3] == '1' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], now, ARGV[1]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[2])))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 10)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+`);
+
+/** Records `consumer` as live in `members` (or removes it, with `leave`) and returns the members live within `windowMs`. */
+export async function heartbeatMember(redis: Redis, members: string, consumer: string, windowMs: number, leave = false): Promise<string[]> {
+  return (await HEARTBEAT(redis, [members], [consumer, Math.max(1, Math.floor(windowMs)), leave ? "1" : "0"])) as string[];
+}
+
+// A lease is `<consumer>|<generation>`. Taken when free, or when it still names this consumer
+// (ARGV[1]): consumer names are unique among running processes, so that is this machine's
+// previous life, restarted before its lease ran out.
+const ACQUIRE_LEASE = defineScript(`
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1] + 1) ~= ARGV[1] .. '|' then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`);
+
+/** Takes the lease for `consumer` with the value `value` for `ttlMs`; false when another consumer holds it. */
+export async function acquireLease(redis: Redis, lease: string, consumer: string, value: string, ttlMs: number): Promise<boolean> {
+  return Number(await ACQUIRE_LEASE(redis, [lease], [consumer, value, Math.max(1, Math.floor(ttlMs))])) === 1;
+}
+
+// Compare-and-set: only the holder (the exact value) renews, replaces or deletes a lease.
+const RENEW_LEASE = defineScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return 1
+`);
+
+/**
+ * While the lease still holds `value`: sets it to `next` for another `ttlMs` (renewal, or the
+ * generation filled in), or with `next` null deletes it (release). False when it was lost.
+ */
+export async function swapLease(redis: Redis, lease: string, value: string, next: string | null, ttlMs = 0): Promise<boolean> {
+  return Number(await RENEW_LEASE(redis, [lease], [value, next ?? "", Math.max(1, Math.floor(ttlMs))])) === 1;
+}

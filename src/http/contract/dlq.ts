@@ -133,3 +133,32 @@ export const deleteDeadLetterRoute = createRoute({
     409: errorResponse(409, "It was retried; only an open dead letter can be deleted (`conflict`)."),
   },
 });
+
+const BlockedKey = z
+  .object({
+    handler: z.string(), eventType: z.string(), key: z.string().openapi({ description: "The partition key (an aggregate id by default)." }),
+    state: z.enum(["parked", "releasing"]).openapi({ description: "`parked`: its dead letter is open. `releasing`: the letter was retried or deleted and the waiting events run, in order." }),
+    parkedAt: timestamp(),
+    waiting: z.int().openapi({ description: "Events of the key waiting behind it." }),
+    deadLetter: z
+      .object({ id: z.uuid(), eventId: z.uuid(), reason: z.string(), error: z.string(), failedAt: timestamp(), status: z.string() })
+      .openapi({ description: "The key's first failing event: retry or delete this dead letter to release the key." }),
+  })
+  .openapi("BlockedKey");
+
+export const listBlockedKeysRoute = createRoute({
+  method: "get", path: "/blocked-keys", tags, operationId: "listBlockedKeys", security: SECURITY.admin,
+  summary: "List the parked keys of ordered handlers",
+  description: "Oldest parked first. A key of an ordered handler whose event was dead-lettered holds its later events until that dead letter is retried or deleted; other keys go on.",
+  request: {
+    query: z.strictObject({
+      handler: name().optional(),
+      eventType: name().optional(),
+      limit: z.coerce.number().int().min(1).max(1_000).default(100),
+    }),
+  },
+  responses: {
+    200: jsonResponse(z.object({ items: z.array(BlockedKey) }), "The parked keys."),
+    ...errorResponses(400, 401),
+  },
+});

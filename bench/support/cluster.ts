@@ -15,7 +15,7 @@ export interface BenchCluster {
 
 export async function startBenchCluster(): Promise<BenchCluster> {
   throwIfInterrupted();
-  const cluster = await startRedisCluster(3).catch((err: Error) => {
+  const cluster = await startRedisCluster({ masters: 3 }).catch((err: Error) => {
     throw new Error(`could not start a local Redis Cluster (needs redis-server and redis-cli on PATH): ${err.message}`);
   });
   const stop = deferCleanup(`Redis Cluster ${cluster.spec}`, () => cluster.stop());

@@ -194,7 +194,7 @@ export async function startChaosRedis(): Promise<ChaosRedis> {
  * Like the single server, its nodes are removed on exit, or by a reaper if this process is killed.
  */
 export async function startChaosRedisCluster(): Promise<ChaosRedis> {
-  const cluster = await startRedisCluster(3);
+  const cluster = await startRedisCluster({ masters: 3 });
   const ports = cluster.nodes.map((n) => n.port);
   // Every node shares the cluster's temporary directory; the reaper shuts down only nodes still serving from it.
   const dir = await withNode(ports[0]!, async (node) => ((await node.config("GET", "dir")) as string[])[1]!);

@@ -1,5 +1,6 @@
 // BENCHMARKS.md from a run's results: tables first, then how each number was measured.
 import type { RunResults } from "./run.ts";
+import { REDIS_LABEL } from "./scenarios/partitions.ts";
 import { KIND_LABEL } from "./support/workload.ts";
 
 const n = (v: number) => v.toLocaleString("en-US");
@@ -47,6 +48,24 @@ export function renderReport(r: RunResults): string {
       `${b.cpuMsPer1k.bench} / ${b.cpuMsPer1k.postgres} / ${b.cpuMsPer1k.redis}`, `${b.machineBusyPct} %`,
     ])));
     out.push("", `Ours / best BullMQ: **${shipped.ratio}x** (${n(shipped.ours.perSecond)} vs ${n(shipped.peer.perSecond)} events/s, ${shipped.peer.setup}).`, "");
+  }
+  const parts = r.scenarios.partitions;
+  if (parts) {
+    out.push(`## 0c. Partitions: the shipped-handler burst (${n(parts.events)} sign-ups) with 1 to ${Math.max(...parts.configs.map((c) => c.partitions))} partitions per type, on a single Redis and a Redis Cluster`, "");
+    const mean = (values: number[]) => Math.round(values.reduce((a, b) => a + b, 0) / Math.max(1, values.length));
+    out.push(table(["Redis", "partitions", `events/s (median of ${parts.rounds})`, "each round", "cost vs 1 partition, single Redis", "rows per partition (fewest / most)", "CPU ms / 1k events: bench / PostgreSQL / Redis (mean)"], parts.configs.map((c) => {
+      const runs = parts.runs.filter((x) => x.redis === c.redis && x.partitions === c.partitions);
+      const last = runs.at(-1)!;
+      return [
+        REDIS_LABEL[c.redis], c.partitions, `**${n(c.perSecond)}**`, c.rounds.map(n).join(" / "),
+        c.redis === "single" && c.partitions === 1 ? "baseline" : `${c.costPct > 0 ? "+" : ""}${c.costPct} %`,
+        `${n(last.spread.min)} / ${n(last.spread.max)}`,
+        `${mean(runs.map((x) => x.cpuMsPer1k.bench))} / ${mean(runs.map((x) => x.cpuMsPer1k.postgres))} / ${mean(runs.map((x) => x.cpuMsPer1k.redis))}`,
+      ];
+    })));
+    out.push("", `Partition key: ${parts.key}. Cost is how much slower than 1 partition on the single Redis, in % of it (negative: faster); the target is at most 10 %.`);
+    if (parts.clusterSkipped) out.push("", `Redis Cluster: not run (${parts.clusterSkipped}).`);
+    out.push("");
   }
   const orders = r.scenarios.orders;
   if (orders) {
@@ -110,6 +129,15 @@ HTTP API in the benchmark process; ours delivers with the engine, the peer with 
 BullMQ job per event doing what our handlers do (order.created: reserve, confirm, count; order.confirmed: e-mail,
 count). Clients send the orders with a fixed number in flight; the clock runs from the first request to the last effect.
 
+**0c. Partitions** runs scenario 0's burst on our side only, with \`STREAM_PARTITIONS\` 1, 4 and 16 (every type; the
+relay spreads \`user.created\` by its aggregate id, a user id per sign-up, so one busy tenant still fills every partition:
+the table shows the fewest and most rows a partition got), once on the shared single Redis and once on a local Redis
+Cluster of three masters (\`redis-server --cluster-enabled yes\` on free ports, no replicas, no persistence, started for
+the run and removed after it; ours connects with \`REDIS_CLUSTER_NODES\`'s client). The six configurations take turns,
+round after round (three rounds in the full run), so load from elsewhere on the machine hits them alike; each one's
+median counts. Cost is against 1 partition on the single Redis. The cluster's CPU is every \`redis-server\` process,
+the shared one included.
+
 **Ours** in the synthetic scenarios below is \`startEngine\` with one subscription and the shipped defaults (listed above;
 relay cron every second, \`LOG_LEVEL\` warn): the relay claims rows
 \`FOR UPDATE SKIP LOCKED\`, XADDs them in one pipeline and marks them published; the consumer group reads with
@@ -159,7 +187,7 @@ since start, so it covers the run).
 bun install
 bun run bench                 # full size: BENCHMARKS.md and bench/results.json (use an idle machine)
 bun run bench --quick         # scaled down, under a minute: bench/out/ (CI: fails only if the harness breaks)
-bun run bench --only shipped  # one or more scenarios (shipped, orders, burst, latency, limits, http): bench/out/
+bun run bench --only shipped  # one or more scenarios (shipped, partitions, orders, burst, latency, limits, http): bench/out/
 \`\`\`
 
 PostgreSQL and Redis come from \`DATABASE_URL\` and \`REDIS_URL\` (the database name is replaced per run).

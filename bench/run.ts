@@ -1,4 +1,4 @@
-// `bun run bench [--quick] [--only burst,latency,limits,http]`: runs both sides of every scenario
+// `bun run bench [--quick] [--only shipped,partitions,orders,burst,latency,limits,http]`: runs both sides of every scenario
 // on this machine, one after the other, and writes the report. See BENCHMARKS.md for the method.
 import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -7,6 +7,7 @@ import { describeOurs, ourConfig, poolSizeOf } from "./ours.ts";
 import { renderReport } from "./report.ts";
 import { runBurst } from "./scenarios/burst.ts";
 import { runShipped } from "./scenarios/shipped.ts";
+import { runPartitions } from "./scenarios/partitions.ts";
 import { runOrderMix } from "./scenarios/order-mix.ts";
 import { runHttp } from "./scenarios/http.ts";
 import { runLatency } from "./scenarios/latency.ts";
@@ -15,7 +16,7 @@ import { FULL, QUICK, type Plan } from "./sizes.ts";
 import { cleanupAll, exitCleanlyOnSignals, interruption } from "./support/cleanup.ts";
 import { evaluateTargets } from "./targets.ts";
 
-const SCENARIOS = { shipped: runShipped, orders: runOrderMix, burst: runBurst, latency: runLatency, limits: runLimits, http: runHttp } satisfies Record<string, (plan: Plan) => Promise<unknown>>;
+const SCENARIOS = { shipped: runShipped, partitions: runPartitions, orders: runOrderMix, burst: runBurst, latency: runLatency, limits: runLimits, http: runHttp } satisfies Record<string, (plan: Plan) => Promise<unknown>>;
 type ScenarioName = keyof typeof SCENARIOS;
 const NAMES = Object.keys(SCENARIOS) as ScenarioName[];
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

@@ -11,7 +11,7 @@ import type { Plan } from "../sizes.ts";
 import { Completion } from "../support/completion.ts";
 import { measureCpu } from "../support/cpu.ts";
 import { perSecond, round } from "../support/stats.ts";
-import { createWorld, type World } from "../support/world.ts";
+import { createWorld, type World, type WorldOptions } from "../support/world.ts";
 
 export const SHIPPED_TENANT = "flash-sale-shop";
 const HANDLERS = ["notifications", "analytics"] as const;
@@ -46,21 +46,34 @@ export async function runShipped(plan: Plan): Promise<ShippedResult> {
 /** Our side alone (for profiling). */
 export const runShippedOurs = (plan: Plan) => burstOurs(plan);
 
-async function burstOurs(plan: Plan): Promise<ShippedRun> {
+export interface ShippedOursOptions {
+  /** Names the world (database and key prefix). */
+  label?: string;
+  /** Configuration on top of the plan's (`--set`) overrides, e.g. STREAM_PARTITIONS. */
+  env?: Record<string, string>;
+  /** The Redis to run on; defaults to REDIS_URL. */
+  redis?: WorldOptions["redis"];
+  /** Looks at the world after the run's effects were checked, before it is removed. */
+  inspect?: (world: World) => Promise<void>;
+}
+
+/** Our side of the burst: the service's subscriptions on a world of its own, timed from the insert's commit. */
+export async function burstOurs(plan: Plan, opts: ShippedOursOptions = {}): Promise<ShippedRun> {
   const n = plan.size.shipped.events;
-  const world = await createWorld("shipped-ours", plan);
+  const world = await createWorld(opts.label ?? "shipped-ours", { poolSize: plan.poolSize, redis: opts.redis });
   // Done when both handlers processed the event; each event counts once, when its second handler finishes.
-  const completion = new Completion(n * HANDLERS.length, "shipped burst ours", plan.size.stallMs);
+  const completion = new Completion(n * HANDLERS.length, `shipped burst ${opts.label ?? "ours"}`, plan.size.stallMs);
   try {
     const onOutcome = (r: OutcomeReport) => {
       if (r.eventType !== "user.created") return;
       if (r.outcome === "processed") completion.hit();
       else if (r.outcome !== "duplicate") completion.fail(new Error(`ours: ${r.handler} ended an event as ${r.outcome}${r.reason ? ` (${r.reason})` : ""}`));
     };
-    const ours = await startShipped(world, plan.oursEnv, onOutcome);
+    const ours = await startShipped(world, { ...plan.oursEnv, ...opts.env }, onOutcome);
     const timed = await timeBurst(world, n, completion, () => ours.engine.relay?.wake());
     await ours.stop();
     await expectEffects(world, n, "ours");
+    await opts.inspect?.(world);
     return { side: "ours", ...timed, perSecond: perSecond(n, timed.seconds * 1000), setup: describeOurs(ours.config) };
   } finally {
     completion.dispose();

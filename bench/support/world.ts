@@ -6,7 +6,7 @@ import postgres from "postgres";
 import { loadConfig } from "../../src/config.ts";
 import { createDatabase, type Database } from "../../src/db/client.ts";
 import { migrateDatabase } from "../../src/db/migrate.ts";
-import { createRedis } from "../../src/engine/index.ts";
+import { createRedis, scanAll } from "../../src/engine/index.ts";
 import { deferCleanup, throwIfInterrupted } from "./cleanup.ts";
 
 // DATABASE_URL and REDIS_URL as the service reads them; the bench swaps in its own database name.
@@ -30,11 +30,18 @@ export function databaseUrl(name: string): string {
   return url.toString();
 }
 
+export interface WorldOptions {
+  /** PostgreSQL connections, the same for both sides. */
+  poolSize: number;
+  /** The Redis this world's side runs on, not connected yet; defaults to REDIS_URL. */
+  redis?: () => Redis;
+}
+
 /**
  * Creates and migrates `bench_<label>_<random>` (about 150 ms), a pool of `poolSize` connections
- * (the same for both sides) and a key prefix; registered for cleanup.
+ * and a key prefix; registered for cleanup.
  */
-export async function createWorld(label: string, { poolSize }: { poolSize: number }): Promise<World> {
+export async function createWorld(label: string, { poolSize, redis: connect }: WorldOptions): Promise<World> {
   throwIfInterrupted();
   const id = randomBytes(4).toString("hex");
   const name = `bench_${label.replaceAll("-", "_")}_${id}`;
@@ -44,7 +51,7 @@ export async function createWorld(label: string, { poolSize }: { poolSize: numbe
   await migrateDatabase(url);
   throwIfInterrupted(); // the drop registered above still runs
   const database = createDatabase(url, { max: poolSize });
-  const redis = createRedis(REDIS_URL);
+  const redis = connect ? connect() : createRedis(REDIS_URL);
   await redis.connect();
   const closeClients = deferCleanup(`clients of ${name}`, async () => {
     await deleteKeys(redis, prefix);
@@ -60,14 +67,15 @@ export async function createWorld(label: string, { poolSize }: { poolSize: numbe
   };
 }
 
-/** Deletes every key under `<prefix>:`. */
+/** Deletes every key under `<prefix>:` (on every master of a cluster). */
 export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, found] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-    cursor = next;
-    if (found.length) await redis.unlink(...found);
-  } while (cursor !== "0");
+  const found = await scanAll(redis, `${prefix}:*`, { count: 1000 });
+  // One key per command: keys of different slots cannot share one UNLINK on a cluster.
+  for (let i = 0; i < found.length; i += 1000) {
+    const pipeline = redis.pipeline();
+    for (const key of found.slice(i, i + 1000)) pipeline.unlink(key);
+    await pipeline.exec();
+  }
 }
 
 async function dropBenchDatabase(name: string): Promise<void> {

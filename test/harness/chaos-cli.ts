@@ -1,6 +1,7 @@
-// `bun run chaos [--duration 120] [--seed 1] [--rate 10] [--kill-every 6]`: the chaos run at full
-// size on a private PostgreSQL and Redis (removed afterwards, pass or fail, also on Ctrl-C or
-// SIGTERM). Prints the table and the problems; exits 1 on any loss, double effect or broken invariant.
+// `bun run chaos [--duration 120] [--seed 1] [--rate 10] [--kill-every 6] [--partitions N] [--cluster]`:
+// the chaos run at full size on a private PostgreSQL and Redis, or with --cluster a private
+// three-master Redis Cluster (removed afterwards, pass or fail, also on Ctrl-C or SIGTERM). Prints
+// the table and the problems; exits 1 on any loss, double effect or broken invariant.
 import { parseArgs } from "node:util";
 import { killProcesses } from "../support/process.ts";
 import { runChaos } from "./chaos.ts";
@@ -11,6 +12,9 @@ const { values } = parseArgs({
     seed: { type: "string", default: "1" },
     rate: { type: "string", default: "10" },
     "kill-every": { type: "string", default: "6" },
+    /** STREAM_PARTITIONS of every process. */
+    partitions: { type: "string" },
+    cluster: { type: "boolean", default: false },
   },
 });
 const number = (name: string, value: string | undefined) => {
@@ -25,6 +29,11 @@ const durationMs = Math.round(number("duration", values.duration) * 1000);
 const seed = Math.round(number("seed", values.seed));
 const ordersPerSecond = number("rate", values.rate);
 const killEveryMs = Math.round(number("kill-every", values["kill-every"]) * 1000);
+const partitions = values.partitions === undefined ? undefined : number("partitions", values.partitions);
+if (partitions !== undefined && (!Number.isInteger(partitions) || partitions > 1024)) {
+  console.error(`--partitions must be a whole number from 1 to 1024, got ${values.partitions}`);
+  process.exit(2);
+}
 
 const log = (line: string) => console.log(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}`);
 // Signals and a hard deadline: the service processes go here, the private servers and their
@@ -44,7 +53,7 @@ const deadline = setTimeout(() => void abort("over its time limit", 1), duration
 
 let failed = true;
 try {
-  const result = await runChaos({ durationMs, seed, ordersPerSecond, killEveryMs, log, signal: stopping.signal });
+  const result = await runChaos({ durationMs, seed, ordersPerSecond, killEveryMs, partitions, cluster: values.cluster, log, signal: stopping.signal });
   console.log(result.summary);
   for (const problem of result.problems.slice(0, 40)) console.log(`  - ${problem.slice(0, 400)}`);
   if (result.problems.length > 40) console.log(`  ... and ${result.problems.length - 40} more`);

@@ -130,15 +130,17 @@ async function killOne(deps: FaultDeps, record: FaultRecord, probe: () => Promis
   return { settled };
 }
 
-// SHUTDOWN NOSAVE and a fresh start on the same port: every stream, group, pending entry and key gone.
+// SHUTDOWN NOSAVE and a fresh start on the same port: every stream, group, pending entry and key
+// gone. On a cluster, one master restarted empty: the keys of its slots gone, the others' kept.
 async function loseRedisData(deps: FaultDeps, record: FaultRecord): Promise<void> {
-  const [keys, inFlight] = await Promise.all([deps.redis.dbsize(), readDrainState(deps.sql, deps.redis, deps.prefix).catch(() => null)]);
+  const { redis } = deps.infra;
+  const [keys, inFlight] = await Promise.all([redis.countKeys(), readDrainState(deps.sql, deps.redis, deps.prefix).catch(() => null)]);
   record.at = Date.now();
-  await deps.infra.redis.restart(deps.downMs);
-  const left = await deps.redis.dbsize().catch(() => -1);
+  const what = await redis.loseData(deps.downMs, deps.random);
+  const left = await redis.countKeys().catch(() => -1);
   const exposure = inFlight ? `${inFlight.lag} entries undelivered, ${inFlight.pendingEntries} pending` : "in-flight entries unknown";
-  deps.log(`Redis restarted without its data: ${keys} keys before (${exposure}), ${left} right after`);
-  record.detail = `SHUTDOWN NOSAVE with ${keys} keys (${exposure}); down ${seconds(deps.downMs)}`;
+  deps.log(`Redis lost data (${what}): ${keys} keys before (${exposure}), ${left} right after`);
+  record.detail = `${what}; ${keys} keys before (${exposure})`;
 }
 
 // pg_ctl stop -m fast (every session ended), then start again after downMs.

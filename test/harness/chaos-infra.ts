@@ -1,5 +1,5 @@
-// A private PostgreSQL cluster and Redis server for one chaos run, so its faults can really
-// restart them: the machine's shared ones serve everybody else's tests and are never touched.
+// A private PostgreSQL cluster and Redis server (or Redis Cluster) for one chaos run, so its faults
+// can really restart them: the machine's shared ones serve everybody else's tests and are never touched.
 // stop() removes the processes and their directories. If the run ends first, an exit hook kills
 // them by process id and deletes the directories; if it is killed outright (SIGKILL, or `timeout`
 // signalling the whole process group twice), a reaper in a session of its own does.
@@ -8,7 +8,9 @@ import { chownSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
+import { createRedis, createRedisCluster } from "../../src/engine/index.ts";
 import { freePort } from "../support/private-redis.ts";
+import { startRedisCluster } from "../support/redis-cluster.ts";
 
 const PG_BIN = process.env.CHAOS_PG_BIN ?? "/usr/lib/postgresql/15/bin";
 
@@ -152,15 +154,107 @@ export async function startPrivatePostgres(): Promise<PrivateServer> {
   };
 }
 
+/** The Redis of a chaos run: one private server, or a private three-master Redis Cluster. */
+export interface ChaosRedis {
+  /** What the service processes are given: REDIS_URL, or REDIS_CLUSTER_NODES. */
+  readonly env: Record<string, string>;
+  /** For the log and the table. */
+  readonly description: string;
+  /** A client with the engine's policy, not connected yet. */
+  client(): Redis;
+  /** Keys held, over every master. */
+  countKeys(): Promise<number>;
+  /**
+   * Redis loses its data: the server stopped without saving and started again after `downMs`;
+   * on the cluster, one master (picked by `random`) restarted without its data. Says what it did.
+   */
+  loseData(downMs: number, random: () => number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** The single private redis-server as a chaos run's Redis. */
+export async function startChaosRedis(): Promise<ChaosRedis> {
+  const server = await startPrivateRedis();
+  const port = Number(new URL(server.url).port);
+  return {
+    env: { REDIS_URL: server.url },
+    description: `Redis ${server.url}`,
+    client: () => createRedis(server.url),
+    countKeys: () => withNode(port, (node) => node.dbsize()),
+    async loseData(downMs) {
+      await server.restart(downMs);
+      return `SHUTDOWN NOSAVE, down ${(downMs / 1000).toFixed(1)} s`;
+    },
+    stop: () => server.stop(),
+  };
+}
+
+/**
+ * A private three-master Redis Cluster (no replicas, no persistence) as a chaos run's Redis.
+ * Like the single server, its nodes are removed on exit, or by a reaper if this process is killed.
+ */
+export async function startChaosRedisCluster(): Promise<ChaosRedis> {
+  const cluster = await startRedisCluster({ masters: 3 });
+  const ports = cluster.nodes.map((n) => n.port);
+  // Every node shares the cluster's temporary directory; the reaper shuts down only nodes still serving from it.
+  const dir = await withNode(ports[0]!, async (node) => ((await node.config("GET", "dir")) as string[])[1]!);
+  const shutdownAll = () => {
+    for (const port of ports) Bun.spawnSync(["redis-cli", "-h", "127.0.0.1", "-p", String(port), "shutdown", "nosave"], { stdout: "ignore", stderr: "ignore" });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const forget = onExitCleanup(shutdownAll);
+  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done
+for port in ${ports.join(" ")}; do
+  redis-cli -h 127.0.0.1 -p "$port" config get dir 2>/dev/null | grep -qxF "$1" && redis-cli -h 127.0.0.1 -p "$port" shutdown nosave
+done
+sleep 1; rm -rf "$1"`;
+  const reaper = Bun.spawn(["setsid", "sh", "-c", script, "chaos-reaper", dir], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  reaper.unref();
+  return {
+    env: { REDIS_CLUSTER_NODES: cluster.spec },
+    description: `Redis Cluster ${cluster.spec}`,
+    client: () => createRedisCluster(cluster.nodes),
+    async countKeys() {
+      let total = 0;
+      for (const port of ports) total += await withNode(port, (node) => node.dbsize());
+      return total;
+    },
+    async loseData(_downMs, random) {
+      const index = Math.floor(random() * ports.length);
+      const held = await withNode(ports[index]!, (node) => node.dbsize()).catch(() => -1);
+      await cluster.restartEmpty(index);
+      return `master ${index + 1} of ${ports.length} (port ${ports[index]}, ${held} keys) restarted without its data`;
+    },
+    async stop() {
+      await cluster.stop();
+      forget();
+      reaper.kill("SIGKILL");
+    },
+  };
+}
+
+/** Runs `fn` on a plain connection to one node (a cluster node answers for itself: DBSIZE, CONFIG). */
+async function withNode<T>(port: number, fn: (node: Redis) => Promise<T>): Promise<T> {
+  const node = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  node.on("error", () => {});
+  try {
+    await node.connect();
+    return await fn(node);
+  } finally {
+    node.disconnect();
+  }
+}
+
 /** Redis and PostgreSQL of a chaos run's own. */
 export interface ChaosInfra {
-  redis: PrivateServer;
+  redis: ChaosRedis;
   postgres: PrivateServer;
   stop(): Promise<void>;
 }
 
-export async function startChaosInfra(): Promise<ChaosInfra> {
-  const redis = await startPrivateRedis();
+/** `cluster`: a three-master Redis Cluster instead of the single server. */
+export async function startChaosInfra({ cluster = false } = {}): Promise<ChaosInfra> {
+  const redis = cluster ? await startChaosRedisCluster() : await startChaosRedis();
   const pg = await startPrivatePostgres().catch(async (err) => {
     await redis.stop();
     throw err;

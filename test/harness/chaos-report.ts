@@ -9,6 +9,8 @@ export interface ChaosFacts {
   passed: boolean;
   problems: number;
   seed: number;
+  /** What the processes ran on: the Redis and the partitions per type. */
+  redis: string;
   durationMs: number;
   ordersPerSecond: number;
   orders: number;
@@ -41,6 +43,7 @@ export function formatChaosTable(f: ChaosFacts): string {
   return formatTable(`chaos run: ${f.passed ? "PASS" : `FAIL (${f.problems} problems)`}`, [
     ["load", `${seconds(f.durationMs)}, seed ${f.seed}: ${f.orders} orders at ${f.ordersPerSecond}/s, webhooks, events made to fail`],
     ["processes", `${f.fleet.members.length}, ${f.fleet.members.reduce((n, m) => n + m.lives, 0)} lives`],
+    ["Redis", f.redis],
     ["events (outbox rows)", `${f.events} of the plan, ${f.handlerRuns} handler runs`],
     ["acknowledged", `${a.orders} orders, ${a.payments} payments, ${a.cancellations} cancellations, ${a.webhooks} webhooks (+${a.replays} replays answered as duplicates), ${a.doomed} made to fail`],
     ["faults", byKind],

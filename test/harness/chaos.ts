@@ -6,7 +6,6 @@
 import { randomBytes } from "node:crypto";
 import { createDatabase } from "../../src/db/client.ts";
 import { migrateDatabase } from "../../src/db/migrate.ts";
-import { createRedis } from "../../src/engine/index.ts";
 import { createSubscriptions } from "../../src/handlers/index.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 import { killProcesses } from "../support/process.ts";
@@ -19,7 +18,7 @@ import { driveExtras, prepareExtras, WEBHOOK_PROVIDER, webhookPayments } from ".
 import { formatChaosTable } from "./chaos-report.ts";
 import { startFleet, waitForDrain, type Fleet } from "./fleet.ts";
 import { checkInvariants } from "./invariants.ts";
-import { FLEET_ENV, rejoined } from "./scenario.ts";
+import { describeRedis, FLEET_ENV, partitionsEnv, rejoined } from "./scenario.ts";
 import { asSent, createCatalog, driveWorkload, mulberry32, planWorkload, type PlannedOrder, type Workload } from "./workload.ts";
 
 export interface ChaosOptions {
@@ -36,6 +35,10 @@ export interface ChaosOptions {
   /** How long an order's next step waits for the status it needs before the order is given up. */
   waitTimeoutMs?: number;
   log?: (line: string) => void;
+  /** STREAM_PARTITIONS of every process. Defaults to the service's (1). */
+  partitions?: number;
+  /** Runs on a private three-master Redis Cluster; its data loss is then one master restarted empty. */
+  cluster?: boolean;
   /** Aborted when the caller is about to kill everything (Ctrl-C): from then on nothing is started or restarted. */
   signal?: AbortSignal;
 }
@@ -50,13 +53,13 @@ export interface ChaosResult {
   faults: FaultRecord[];
 }
 
-const DEFAULTS = { seed: 1, ordersPerSecond: 10, killEveryMs: 6_000, processes: 3, downMs: 1_000, drainTimeoutMs: 60_000, waitTimeoutMs: 60_000 };
+const DEFAULTS = { seed: 1, ordersPerSecond: 10, killEveryMs: 6_000, processes: 3, downMs: 1_000, drainTimeoutMs: 60_000, waitTimeoutMs: 60_000, cluster: false };
 
 /** Runs everything on infrastructure of its own and removes it all (processes, servers, directories) before returning. */
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const opts = { ...DEFAULTS, log: () => {}, ...options };
   const began = Date.now();
-  const infra = await startChaosInfra();
+  const infra = await startChaosInfra({ cluster: opts.cluster });
   const run: { closing: boolean; close: (() => Promise<unknown>)[] } = { closing: false, close: [] };
   opts.signal?.addEventListener("abort", () => (run.closing = true));
   try {
@@ -71,7 +74,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   }
 }
 
-type Options = Required<Omit<ChaosOptions, "signal">>;
+type Options = Required<Omit<ChaosOptions, "signal" | "partitions">> & Pick<ChaosOptions, "partitions">;
 type World = Awaited<ReturnType<typeof setUp>>;
 type Load = Awaited<ReturnType<typeof sendUnderFaults>>;
 
@@ -83,15 +86,15 @@ async function setUp(infra: ChaosInfra, opts: Options, run: { closing: boolean; 
   const prefix = `chaos${randomBytes(4).toString("hex")}`;
   const database = createDatabase(databaseUrl, { max: 4 });
   run.close.push(() => database.sql.end({ timeout: 1 }));
-  const redis = createRedis(infra.redis.url);
+  const redis = infra.redis.client();
   run.close.push(async () => redis.disconnect());
   await redis.connect();
-  log(`private PostgreSQL ${infra.postgres.url}, Redis ${infra.redis.url}, prefix ${prefix}`);
+  log(`private PostgreSQL ${infra.postgres.url}, ${infra.redis.description}, prefix ${prefix}${opts.partitions ? `, ${opts.partitions} partitions per type` : ""}`);
 
   const problems: string[] = [];
   const restarts: Promise<unknown>[] = [];
   const secret = webhookSecret(WEBHOOK_PROVIDER);
-  const env = (i: number) => ({ ...FLEET_ENV, REDIS_URL: infra.redis.url, WEBHOOK_SECRETS: secret.env, WEBHOOK_SCOPES: `${WEBHOOK_PROVIDER}=*`, MIGRATE_ON_START: String(i === 0) });
+  const env = (i: number) => ({ ...FLEET_ENV, ...partitionsEnv(opts.partitions), ...infra.redis.env, WEBHOOK_SECRETS: secret.env, WEBHOOK_SCOPES: `${WEBHOOK_PROVIDER}=*`, MIGRATE_ON_START: String(i === 0) });
   const fleet: Fleet = await startFleet({ prefix, databaseUrl }, opts.processes, env, {
     onUnexpectedExit(m, code, proc) {
       if (run.closing) return;
@@ -200,7 +203,7 @@ async function check(w: World, load: Load, opts: Options, began: number): Promis
 
   const ranked = rankProblems(problems);
   const summary = formatChaosTable({
-    passed: problems.length === 0, problems: problems.length, seed: opts.seed, durationMs: opts.durationMs, ordersPerSecond: opts.ordersPerSecond,
+    passed: problems.length === 0, problems: problems.length, seed: opts.seed, redis: describeRedis(w.infra.redis.env.REDIS_CLUSTER_NODES, opts.partitions), durationMs: opts.durationMs, ordersPerSecond: opts.ordersPerSecond,
     fleet: w.fleet, faults: load.faults, audit, latency, lost, appliedTwice, orders: planned.orders.length,
     events: report.events, handlerRuns: report.handlerRuns, http: w.client.stats(), counters: w.fleet.counters(),
     loadMs: load.loadMs, drainMs: load.drainMs, totalMs: Date.now() - began,

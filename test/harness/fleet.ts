@@ -3,7 +3,8 @@
 // the checks that tell when the pipeline behind them has drained.
 import type Redis from "ioredis";
 import type { Sql } from "../../src/db/client.ts";
-import { listEventStreams } from "../../src/engine/maintenance/retention.ts";
+import { scanAll } from "../../src/engine/index.ts";
+import { eventTypeOf } from "../../src/engine/redis/keys.ts";
 import { startProcess, type ServiceProcess } from "../support/process.ts";
 
 export interface FleetMember {
@@ -47,10 +48,11 @@ export interface FleetOptions {
 
 /**
  * Starts `size` members and waits until each consumes. `env` is every member's environment, or a
- * function giving member `index`'s (0-based), the same in each of its lives.
+ * function giving member `index`'s (0-based), the same in each of its lives. A `ctx` on a Redis
+ * Cluster (`clusterNodes`) starts them with REDIS_CLUSTER_NODES.
  */
 export async function startFleet(
-  ctx: { prefix: string; databaseUrl: string },
+  ctx: { prefix: string; databaseUrl: string; clusterNodes?: string },
   size: number,
   env: Record<string, string> | ((index: number) => Record<string, string>),
   opts: FleetOptions = {},
@@ -172,7 +174,7 @@ export async function readDrainState(sql: Sql, redis: Redis, prefix: string): Pr
            (select count(*)::int from orders where status = 'pending') as pending_orders`;
   let pendingEntries = 0;
   let lag = 0;
-  for (const stream of await listEventStreams(redis, prefix)) {
+  for (const stream of await listStreams(redis, prefix)) {
     const info = fields((await redis.xinfo("STREAM", stream)) as unknown[]);
     for (const flat of (await redis.xinfo("GROUPS", stream)) as unknown[][]) {
       const g = fields(flat);
@@ -182,12 +184,7 @@ export async function readDrainState(sql: Sql, redis: Redis, prefix: string): Pr
     }
   }
   let orphans = 0;
-  let cursor = "0";
-  do {
-    const [next, found] = await redis.scan(cursor, "MATCH", `${prefix}:orphans:*`, "COUNT", 500);
-    cursor = next;
-    for (const key of found) orphans += await redis.scard(key);
-  } while (cursor !== "0");
+  for (const key of await scanAll(redis, `${prefix}:orphans:*`)) orphans += await redis.scard(key);
   return { unpublished: row!.unpublished, pendingOrders: row!.pending_orders, pendingEntries, lag, orphans };
 }
 
@@ -238,7 +235,7 @@ export interface HeldEntry {
 /** Entries delivered to `consumer` and not acked, in every group of every stream. */
 export async function pendingOn(redis: Redis, prefix: string, consumer: string): Promise<HeldEntry[]> {
   const held: HeldEntry[] = [];
-  for (const stream of await listEventStreams(redis, prefix)) {
+  for (const stream of await listStreams(redis, prefix)) {
     for (const flat of (await redis.xinfo("GROUPS", stream)) as unknown[][]) {
       const group = String(fields(flat).name);
       const rows = (await redis.xpending(stream, group, "-", "+", 10_000, consumer)) as [string, ...unknown[]][];
@@ -267,6 +264,11 @@ export async function waitReleased(redis: Redis, consumer: string, entries: Held
     });
   }
   return Date.now() - started;
+}
+
+/** Every event stream under the prefix, every partition, on every master of a cluster. */
+export async function listStreams(redis: Redis, prefix: string): Promise<string[]> {
+  return (await scanAll(redis, `${prefix}:*`, { type: "stream" })).filter((key) => eventTypeOf(prefix, key) !== undefined);
 }
 
 function fields(flat: unknown[]): Record<string, unknown> {

@@ -15,6 +15,8 @@ export interface ScenarioOptions {
   /** Requests in flight at once. */
   concurrency?: number;
   drainTimeoutMs?: number;
+  /** STREAM_PARTITIONS of every process. Defaults to the service's (1). */
+  partitions?: number;
   /** Progress lines (the CLI prints them; the test keeps quiet). */
   log?: (line: string) => void;
 }
@@ -40,12 +42,12 @@ export const FLEET_ENV: Record<string, string> = {
 
 /** Runs the scenario on `ctx`'s schema and prefix; the caller cleans up (killProcesses, ctx.cleanup). */
 export async function runFleetScenario(ctx: TestContext, opts: ScenarioOptions): Promise<ScenarioResult> {
-  const { orders, seed = 1, processes = 3, concurrency = 32, drainTimeoutMs = 120_000, log = () => {} } = opts;
+  const { orders, seed = 1, processes = 3, concurrency = 32, drainTimeoutMs = 120_000, partitions, log = () => {} } = opts;
   const began = Date.now();
   const problems: string[] = [];
   const faults: string[] = [];
 
-  const fleet = await startFleet(ctx, processes, FLEET_ENV);
+  const fleet = await startFleet(ctx, processes, { ...FLEET_ENV, ...partitionsEnv(partitions) });
   log(`${processes} processes up: ${fleet.endpoints().join(" ")}`);
   const client = createApiClient({ endpoints: fleet.endpoints, concurrency });
   const catalog = await createCatalog(client, ctx.sql, ctx.prefix);
@@ -117,6 +119,7 @@ export async function runFleetScenario(ctx: TestContext, opts: ScenarioOptions):
   const summary = formatTable(`fleet run: ${problems.length === 0 ? "PASS" : `FAIL (${problems.length} problems)`}`, [
     ["orders", `${orders} (seed ${seed}; ${workload.tenants.length} tenants, ${workload.products.length} products)`],
     ["processes", `${processes}, ${fleet.members.reduce((n, m) => n + m.lives, 0)} lives`],
+    ["Redis", describeRedis(ctx.clusterNodes, partitions)],
     ["processes killed", `1 SIGKILL + 1 SIGTERM, each restarted under its name`],
     ...faults.map((f, i): [string, string] => [`  fault ${i + 1}`, f]),
     ["HTTP requests", `${http.requests} (${http.retries} sent again after a process went away); p50 ${http.p50Ms} ms, p99 ${http.p99Ms} ms`],
@@ -130,6 +133,17 @@ export async function runFleetScenario(ctx: TestContext, opts: ScenarioOptions):
     ["total", seconds(Date.now() - began)],
   ]);
   return { problems, summary };
+}
+
+/** The environment that gives every process `partitions` per event type; empty for the default. */
+export function partitionsEnv(partitions: number | undefined): Record<string, string> {
+  return partitions === undefined ? {} : { STREAM_PARTITIONS: String(partitions) };
+}
+
+/** What a run's processes ran on, for its table. */
+export function describeRedis(clusterNodes: string | undefined, partitions = 1): string {
+  const where = clusterNodes ? `Redis Cluster of ${clusterNodes.split(",").length} masters (${clusterNodes})` : "a single Redis";
+  return `${where}, ${partitions} partition${partitions === 1 ? "" : "s"} per event type`;
 }
 
 /** Every member's current life must have its consumers running again (the name taken back). */

@@ -114,6 +114,7 @@ test("deleting a parked key's dead letter lets its waiting events run in order, 
   await waitFor("A done", async () => (await runOrder(ctx.sql)).get("A")?.length === 3);
   await waitFor("A free", async () => (await ctx.sql`select 1 from parked_keys`).length === 0);
   expect((await runOrder(ctx.sql)).get("A")).toEqual([1, 3, 4]);
+  await waitFor("B done", async () => (await runOrder(ctx.sql)).get("B")?.length === 4);
   expect((await runOrder(ctx.sql)).get("B")).toEqual(range(1, 4));
 });
 

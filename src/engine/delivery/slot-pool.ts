@@ -7,6 +7,8 @@ export class SlotPool {
   private used = 0;
   private readonly waiters = new Set<() => void>();
   private readonly listeners = new Set<() => void>();
+  /** The loops with redeliveries due while every slot was busy. */
+  private readonly owed = new Set<object>();
 
   constructor(readonly capacity: number) {}
 
@@ -16,6 +18,22 @@ export class SlotPool {
 
   take(): void {
     this.used++;
+  }
+
+  /**
+   * Marks (or clears) `loop` as having redeliveries due (retries whose backoff passed, a dead
+   * consumer's entries) while every slot was busy. While any loop is marked, reads leave the next
+   * free slot to the redeliveries, of whichever partition: under steady load they would otherwise
+   * wait behind new entries of the other partitions for as long as the load lasts.
+   */
+  setOwed(loop: object, owed: boolean): void {
+    if (owed) this.owed.add(loop);
+    else this.owed.delete(loop);
+  }
+
+  /** Free slots for reading new entries: one fewer while redeliveries are owed. */
+  freeForReads(): number {
+    return this.free() - (this.owed.size > 0 ? 1 : 0);
   }
 
   /** Takes a slot if one is free. */

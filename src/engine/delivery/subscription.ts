@@ -131,9 +131,11 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
     // Reads ask for no more than the free slots, but the partitions of a type share them and read
     // at the same time: a batch beyond them waits for one (held, so not redelivered meanwhile).
     // One that is still waiting at stop() is left pending for the next consumer.
+    let handedOver = false;
     const run = async () => {
       while (slots.free() <= 0 && !stopping) await slots.changed();
-      if (stopping) return;
+      // Stopping before its turn: left held, so stop() hands it to the other consumers at once.
+      if (stopping) return void (handedOver = true);
       slots.take();
       try {
         await deliver(pipelineDeps, sub, fresh);
@@ -145,7 +147,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
       .catch((thrown) => slog.error("entries left pending after an error", { entryIds: ids, err: toError(thrown) }))
       .finally(() => {
         for (const id of ids) {
-          keeper.forget(id);
+          if (!handedOver) keeper.forget(id);
           held.delete(id);
         }
         runs.delete(task);
@@ -163,7 +165,14 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
   // the read loop then leaves the next free slot to them, or under steady load they would wait
   // behind new entries for as long as the load lasts.
   let redeliveryDue = false;
-  const readSlots = () => freeSlots() - (redeliveryDue ? 1 : 0);
+  const setRedeliveryDue = (due: boolean) => {
+    redeliveryDue = due;
+    slots.setOwed(loopId, due);
+  };
+  const loopId = {};
+  const readSlots = () => slots.freeForReads();
+  // A slot freed by another partition's run is this loop's to take when its redeliveries are due.
+  const unsubscribeFree = slots.onFree(() => redeliveryDue && wakeReclaim());
   const pool = slots;
   const waitForSlot = async (slots = freeSlots) => {
     while (slots() <= 0 && !stopping) await pool.changed();
@@ -254,9 +263,9 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
     let orphaned = orphansSeen || ticks++ % 20 === 0;
     orphansSeen = false;
     if (freeSlots() === 0) {
-      redeliveryDue = (await redis.xpending(stream, group, "IDLE", deps.claimIdleMs, "-", "+", 1)).length > 0;
+      setRedeliveryDue((await redis.xpending(stream, group, "IDLE", deps.claimIdleMs, "-", "+", 1)).length > 0);
     } else {
-      redeliveryDue = false;
+      setRedeliveryDue(false);
     }
     for (let page = 0; page < 4 && freeSlots() > 0 && !stopping; page++) {
       const r = await reclaimEntries(redis, stream, orphans, group, consumer, deps.claimIdleMs, cursor, freeSlots() * batchSize);
@@ -340,6 +349,8 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
       timeUp.abort();
       await keeper.handOver();
       unpauseListener?.();
+      unsubscribeFree();
+      slots.setOwed(loopId, false);
       blocking.disconnect();
     },
   };

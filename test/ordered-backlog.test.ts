@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { z } from "zod";
 import { subscribe } from "../src/engine/delivery/subscribe.ts";
-import { keyState } from "../src/engine/ordering/backlog.ts";
+import { keyState } from "../src/engine/outbox/ordered-backlog.ts";
 import { createTestContext, waitFor, type TestContext } from "./support/context.ts";
 import { recordEffect } from "./support/effects.ts";
 

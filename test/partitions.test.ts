@@ -114,9 +114,12 @@ test("lowering the count loses nothing: consumers still read the partitions an e
 });
 
 test("raising the count on another machine: running consumers start reading the new partitions", async () => {
-  await ctx.startEngine(subs(), { partitions: { count: 1 }, partitionRefreshMs: 200, consumerName: "old" });
+  // The old machine only consumes; a relay still on the old setting publishes the first events.
+  await ctx.startEngine(subs(), { partitions: { count: 1 }, partitionRefreshMs: 200, consumerName: "old", parts: { relay: false } });
+  const oldRelay = await ctx.startEngine([], { partitions: { count: 1 }, parts: { consumers: false, recovery: false }, consumerName: "old-relay" });
   const first = await insertJobs(50);
   await waitFor("first effects", async () => (await effectCount()) === 100);
+  await oldRelay.stop();
   // A machine with the new setting publishes (its consumers are off, so only the old ones read).
   await ctx.startEngine([], { partitions: { count: 4 }, parts: { consumers: false, recovery: false }, consumerName: "new" });
   const second = await insertJobs(200);

@@ -7,6 +7,7 @@ import type { Engine } from "../src/engine/index.ts";
 import { subscribe, type HandlerContext } from "../src/engine/delivery/subscribe.ts";
 import { keys, slotTag } from "../src/engine/redis/keys.ts";
 import { createTestContext, waitFor, type TestContext } from "./support/context.ts";
+import { deleteKeys as deleteKeysOf } from "./support/context.ts";
 import { recordEffect } from "./support/effects.ts";
 
 let ctx: TestContext;
@@ -48,14 +49,7 @@ async function expectEachOnce(ids: string[], handlers: string[]): Promise<void> 
   expect(await effects()).toEqual(want);
 }
 
-async function deleteKeys(pattern: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, found] = await ctx.redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    cursor = next;
-    if (found.length) await ctx.redis.del(...found);
-  } while (cursor !== "0");
-}
+const deleteKeys = (pattern: string) => deleteKeysOf(ctx.redis, pattern);
 
 const recovered = (engine: Engine) => engine.status().recovery?.last ?? null;
 const lastEntry = async (p: number) => (await ctx.redis.xrevrange(stream(p), "+", "-", "COUNT", 1))[0]?.[0] ?? null;

@@ -15,6 +15,7 @@ import { startRecoveryWatcher, type RecoveryWatcher } from "../src/engine/recove
 import { keys, slotTag } from "../src/engine/redis/keys.ts";
 import { fieldsOf } from "../src/engine/redis/fields.ts";
 import { createTestContext, insertOutboxRow, type TestContext } from "./support/context.ts";
+import { deleteKeys as deleteKeysOf } from "./support/context.ts";
 
 let ctx: TestContext;
 let watcher: RecoveryWatcher | null = null;
@@ -64,14 +65,7 @@ async function settle(handler: string, p: number, ids: Set<string>): Promise<voi
   }
 }
 
-async function deleteKeys(pattern: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, found] = await ctx.redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    cursor = next;
-    if (found.length) await ctx.redis.del(...found);
-  } while (cursor !== "0");
-}
+const deleteKeys = (pattern: string) => deleteKeysOf(ctx.redis, pattern);
 
 const lastEntry = async (p: number) => (await ctx.redis.xrevrange(stream(p), "+", "-", "COUNT", 1))[0]?.[0] ?? null;
 const partitionOfRow = async (id: string) => {

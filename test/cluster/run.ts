@@ -3,7 +3,7 @@
 // TEST_REDIS_CLUSTER_NODES (test/support/context.ts). Extra arguments replace the file list.
 import { startRedisCluster } from "../support/redis-cluster.ts";
 
-/** Publishing, redelivery, batches and exactly-once effects, dead letters, and the cluster's own checks. */
+/** Publishing, redelivery, batches and exactly-once effects, dead letters, partitions, ordering, recovery of one lost part, and the cluster's own checks. */
 export const DELIVERY_SUITE = [
   "test/cluster.test.ts",
   "test/relay.test.ts",
@@ -13,6 +13,10 @@ export const DELIVERY_SUITE = [
   "test/batching.test.ts",
   "test/dead-letter-guarantees.test.ts",
   "test/relay-dead-letters.test.ts",
+  "test/partitions.test.ts",
+  "test/ordering.test.ts",
+  "test/recovery-partitions.test.ts",
+  "test/recovery-partitions-engine.test.ts",
 ];
 
 const files = process.argv.slice(2);

@@ -1,4 +1,4 @@
-import { settleBacklog } from "../ordering/backlog.ts";
+import { settleBacklog } from "../outbox/ordered-backlog.ts";
 import { RELAY_HANDLER } from "../dead-letters/row.ts";
 import { removeCopies } from "../dead-letters/copies.ts";
 import { lockDeadLetters, markResolved, matchingOpenIds, type AdminDeps, type DeadLetterQuery } from "./letters.ts";

@@ -21,7 +21,7 @@ export interface Claimed {
 
 export async function claimEvents(tx: Tx, handler: string, eventIds: string[], timeoutMs: number, ordered = false): Promise<Claimed> {
   // An ordered handler no longer owes what it claims: each key's next event becomes its first
-  // (ordering/backlog.ts), exactly when these effects commit.
+  // (outbox/ordered-backlog.ts), exactly when these effects commit.
   const settled = ordered
     ? sql`, settled as (delete from ordered_backlog where handler = ${handler} and event_id in (select event_id from claimed))`
     : sql``;

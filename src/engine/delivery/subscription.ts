@@ -16,6 +16,7 @@ import { claimOwnPending, reclaimEntries } from "../redis/scripts.ts";
 import { recoverDeletedEntry } from "./recover.ts";
 import type { PauseWatch } from "./pause-watch.ts";
 import { SlotPool } from "./slot-pool.ts";
+import { isCluster } from "../redis/client.ts";
 import type { Layout } from "../partitions/layout.ts";
 
 export interface SubscriptionDeps {
@@ -194,6 +195,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
   // A pause must not wait for a read blocked for up to blockMs: the read is unblocked (it
   // returns as if it timed out) and the loop then sees the pause.
   let reading = false;
+  const onCluster = isCluster(blocking);
   let blockingId: number | null = null;
   blocking.on("ready", () => (blockingId = null));
   const unpauseListener = deps.pauses?.onChange((handler, paused) => {
@@ -210,7 +212,8 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
       while (sub.options.priorityFirst && deps.higherBackedUp?.() && !stopping) await sleep(20, abort.signal);
       if (stopping) break;
       try {
-        blockingId ??= Number(await blocking.client("ID"));
+        // On a cluster the reading connection is one of several: a pause waits for the read to end (blockMs).
+        if (!onCluster) blockingId ??= Number(await blocking.client("ID"));
         if (isPaused()) continue;
         reading = true;
         const asked = readSlots() * batchSize;

@@ -8,7 +8,7 @@ import { keys } from "../redis/keys.ts";
 import { toError } from "../support/errors.ts";
 import { withLock } from "../support/lock.ts";
 import { outageLog } from "../support/outage-log.ts";
-import { pruneBacklog } from "../ordering/backlog.ts";
+import { pruneBacklog } from "../outbox/ordered-backlog.ts";
 import { deleteProcessedOutboxRows, deleteResolvedDeadLetters, listEventStreams, listGroups, removeIdleConsumers, trimStreams, type Pair } from "./retention.ts";
 
 /**

@@ -1,6 +1,7 @@
 import type Redis from "ioredis";
 import type { Sql } from "../db.ts";
 import { eventTypeOf } from "../redis/keys.ts";
+import { scanAll } from "../redis/scan.ts";
 import { removeStaleConsumers, trimStream } from "../redis/scripts.ts";
 import { handlerStartsSql } from "../recovery/handler-starts.ts";
 
@@ -10,16 +11,9 @@ export interface Pair {
   handler: string;
 }
 
-/** Every event stream under the prefix (not the dead-letter stream). */
+/** Every event stream under the prefix (not the dead-letter stream), on every master of a cluster. */
 export async function listEventStreams(redis: Redis, prefix: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = "0";
-  do {
-    const [next, batch] = (await redis.call("SCAN", cursor, "MATCH", `${prefix}:*`, "TYPE", "stream", "COUNT", 500)) as [string, string[]];
-    cursor = next;
-    for (const key of batch) if (eventTypeOf(prefix, key) !== undefined) found.push(key);
-  } while (cursor !== "0");
-  return found;
+  return (await scanAll(redis, `${prefix}:*`, { type: "stream" })).filter((key) => eventTypeOf(prefix, key) !== undefined);
 }
 
 /**

@@ -10,7 +10,7 @@ import type { ResolvedSubscription } from "../delivery/subscribe.ts";
 import type { Keyed, Layout } from "../partitions/layout.ts";
 import { decodeEntry, type StreamEvent } from "../redis/entry.ts";
 import { checkFence, checkFenceSql, FencedError, type PartitionRef } from "./fence.ts";
-import { keyState } from "./backlog.ts";
+import { keyState } from "../outbox/ordered-backlog.ts";
 import { advanceKey, decideParked, isParked, parkKey, type KeyRef, type Redriver } from "./parking.ts";
 
 /** How often an entry whose key has an earlier event still owed looks again. */

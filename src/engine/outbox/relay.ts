@@ -4,7 +4,7 @@ import { isReservedEventType, keys } from "../redis/keys.ts";
 import { isUnpublishable, keyedRow, xaddRows } from "./publish.ts";
 import { holdPublishBarrier } from "./barrier.ts";
 import { claimOrderedRows, claimOutboxBatch, markPublished, nextDueAt, type OutboxRow } from "./claim.ts";
-import { recordBacklog } from "../ordering/backlog.ts";
+import { recordBacklog } from "./ordered-backlog.ts";
 import { knownToFleet } from "./catalogs.ts";
 import { setAsideRows, type SetAside } from "./set-aside.ts";
 import { recordPartitions, SINGLE_PARTITION, type Layout } from "../partitions/layout.ts";
@@ -128,7 +128,7 @@ export async function relayBatch(deps: RelayDeps): Promise<{ taken: number; clai
  * Types with an ordered handler are published by one relay transaction at a time, fleet-wide (a
  * transaction advisory lock, held to its commit), oldest first: no batch can publish a newer row
  * of them before an older one is out, so each partition gets its rows in outbox order and the
- * ordered backlog (ordering/backlog.ts) lists each key's events in that order. False when another
+ * ordered backlog (outbox/ordered-backlog.ts) lists each key's events in that order. False when another
  * transaction holds it: this batch leaves the ordered types alone.
  */
 async function lockOrderedTypes(tx: Q, prefix: string, ordered: readonly string[]): Promise<boolean> {

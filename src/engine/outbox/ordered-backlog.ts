@@ -1,6 +1,6 @@
 import type { Q } from "../db.ts";
-import type { OutboxRow } from "../outbox/claim.ts";
-import { keyedRow } from "../outbox/publish.ts";
+import type { OutboxRow } from "./claim.ts";
+import { keyedRow } from "./publish.ts";
 import type { Layout } from "../partitions/layout.ts";
 
 /**

@@ -4,7 +4,10 @@
  * partitions spread the work, they do not multiply it.
  */
 export class SlotPool {
-  private used = 0;
+  /** Transactions running. */
+  private running = 0;
+  /** Batches dispatched (read or claimed) and waiting for a slot: they count against what may be read. */
+  private queued = 0;
   private readonly waiters = new Set<() => void>();
   private readonly listeners = new Set<() => void>();
   /** The loops with redeliveries due while every slot was busy. */
@@ -12,12 +15,29 @@ export class SlotPool {
 
   constructor(readonly capacity: number) {}
 
+  /** Slots neither running nor promised to a batch already dispatched (negative when over-read). */
   free(): number {
-    return this.capacity - this.used;
+    return this.capacity - this.running - this.queued;
   }
 
-  take(): void {
-    this.used++;
+  /** A batch was dispatched: it will run when a slot is free. */
+  queue(): void {
+    this.queued++;
+  }
+
+  /**
+   * Waits until a slot is free to run a queued batch and takes it; false (the batch leaves the
+   * queue without a slot) when `stopping()` says to give up.
+   */
+  async start(stopping: () => boolean): Promise<boolean> {
+    while (this.running >= this.capacity && !stopping()) await this.changed();
+    this.queued--;
+    if (stopping()) {
+      this.wakeAll();
+      return false;
+    }
+    this.running++;
+    return true;
   }
 
   /**
@@ -38,8 +58,8 @@ export class SlotPool {
 
   /** Takes a slot if one is free. */
   tryTake(): boolean {
-    if (this.used >= this.capacity) return false;
-    this.used++;
+    if (this.free() <= 0) return false;
+    this.running++;
     return true;
   }
 
@@ -50,7 +70,7 @@ export class SlotPool {
   }
 
   give(): void {
-    this.used--;
+    this.running--;
     this.wakeAll();
     for (const listener of [...this.listeners]) listener();
   }

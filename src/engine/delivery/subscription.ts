@@ -132,11 +132,10 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
     // at the same time: a batch beyond them waits for one (held, so not redelivered meanwhile).
     // One that is still waiting at stop() is left pending for the next consumer.
     let handedOver = false;
+    slots.queue();
     const run = async () => {
-      while (slots.free() <= 0 && !stopping) await slots.changed();
       // Stopping before its turn: left held, so stop() hands it to the other consumers at once.
-      if (stopping) return void (handedOver = true);
-      slots.take();
+      if (!(await slots.start(() => stopping))) return void (handedOver = true);
       try {
         await deliver(pipelineDeps, sub, fresh);
       } finally {
@@ -262,7 +261,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
     // Also every 20th tick: a set left behind by a consumer that crashed mid-recovery.
     let orphaned = orphansSeen || ticks++ % 20 === 0;
     orphansSeen = false;
-    if (freeSlots() === 0) {
+    if (freeSlots() <= 0) {
       setRedeliveryDue((await redis.xpending(stream, group, "IDLE", deps.claimIdleMs, "-", "+", 1)).length > 0);
     } else {
       setRedeliveryDue(false);

@@ -3,20 +3,21 @@
 // TEST_REDIS_CLUSTER_NODES (test/support/context.ts). Extra arguments replace the file list.
 import { startRedisCluster } from "../support/redis-cluster.ts";
 
-/** Publishing, redelivery, batches and exactly-once effects, dead letters, partitions, ordering, recovery of one lost part, and the cluster's own checks. */
+/**
+ * The cluster's own checks; delivery, retries and exactly-once effects; dead letters; partitions;
+ * ordered handlers; recovery of one lost partition; and the fleet run (three processes, SIGKILL and
+ * SIGTERM, four partitions per type). The rest of the suite runs on a single Redis only; the
+ * Redis it touches is the same commands on one key or one slot.
+ */
 export const DELIVERY_SUITE = [
   "test/cluster.test.ts",
-  "test/relay.test.ts",
-  "test/outbox.test.ts",
   "test/delivery.test.ts",
-  "test/redelivery.test.ts",
-  "test/batching.test.ts",
   "test/dead-letter-guarantees.test.ts",
-  "test/relay-dead-letters.test.ts",
+  "test/dlq.test.ts",
   "test/partitions.test.ts",
   "test/ordering.test.ts",
-  "test/recovery-partitions.test.ts",
   "test/recovery-partitions-engine.test.ts",
+  "test/fleet.test.ts",
 ];
 
 const files = process.argv.slice(2);

@@ -58,7 +58,7 @@ export interface RelayDeps {
 export async function relayBatch(deps: RelayDeps): Promise<{ taken: number; claimed: number }> {
   const { sql, redis, prefix, batchSize, onPublished, onSetAside } = deps;
   const layout = deps.layout ?? SINGLE_PARTITION;
-  const { published, counts, setAside, failed, claimed } = await sql.begin(async (tx) => {
+  const { published, counts, setAside, failed, claimed, newlyRecorded } = await sql.begin(async (tx) => {
     // Orders this batch against a recovery from Redis data loss: see recovery/recover.ts.
     await holdPublishBarrier(tx, prefix);
     const ordered = [...layout.ordered];
@@ -74,7 +74,7 @@ export async function relayBatch(deps: RelayDeps): Promise<{ taken: number; clai
     for (const type of waiting) deps.waiting?.add(type);
     const rows = waiting.size ? claimed.filter((r) => !waiting.has(r.event_type)) : claimed;
     const toSend = rows.filter((r) => !unknown.has(r.event_type));
-    await recordLayout(tx, layout, toSend.map((r) => r.event_type), deps.recorded);
+    const newlyRecorded = await recordLayout(tx, layout, toSend.map((r) => r.event_type), deps.recorded);
     const results = toSend.length === 0 ? [] : await xaddRows(redis, prefix, toSend, undefined, layout);
     const ids: string[] = [];
     const streamIds: string[] = [];
@@ -109,8 +109,10 @@ export async function relayBatch(deps: RelayDeps): Promise<{ taken: number; clai
         aside.length = 0;
       }
     }
-    return { published: ids.length, counts, setAside: aside.length, failed, claimed: claimed.length };
+    return { published: ids.length, counts, setAside: aside.length, failed, claimed: claimed.length, newlyRecorded };
   });
+  // Only once committed: a rolled-back record must be written again by the next batch.
+  for (const type of newlyRecorded) deps.recorded?.add(type);
   // Reported once committed, before a failure is thrown: these rows are out whatever follows.
   if (published > 0) onPublished?.(counts);
   if (setAside > 0) onSetAside?.(setAside);
@@ -143,12 +145,11 @@ async function lockOrderedTypes(tx: Q, prefix: string, ordered: readonly string[
  * transaction (stream_partitions): every consumer then reads that many partitions of it, even
  * after the count is lowered again.
  */
-async function recordLayout(tx: Q, layout: Layout, types: string[], recorded = new Set<string>()): Promise<void> {
+async function recordLayout(tx: Q, layout: Layout, types: string[], recorded: ReadonlySet<string> = new Set()): Promise<string[]> {
   const counts: Record<string, number> = {};
   for (const type of new Set(types)) if (!recorded.has(type) && layout.count(type) > 1) counts[type] = layout.count(type);
-  if (Object.keys(counts).length === 0) return;
-  await recordPartitions(tx, counts);
-  for (const type of Object.keys(counts)) recorded.add(type);
+  if (Object.keys(counts).length > 0) await recordPartitions(tx, counts);
+  return Object.keys(counts);
 }
 
 /**
@@ -186,7 +187,9 @@ export async function drainOutbox(deps: RelayDeps, shouldStop: () => boolean = (
   // Several loops overlap one batch's PostgreSQL work with another's XADDs; SKIP LOCKED keeps
   // them (like relays on several machines) from ever claiming the same row. Waiting types are
   // looked at again at every drain: their machines may be gone, or a group may read them by now.
-  const drain = { ...deps, waiting: new Set<string>(), withDue: !!next?.due, recorded: deps.recorded ?? new Set<string>() };
+  // Types recorded once stay recorded for the life of the relay, not only of this drain.
+  deps.recorded ??= new Set<string>();
+  const drain = { ...deps, waiting: new Set<string>(), withDue: !!next?.due };
   const loop = async () => {
     let total = 0;
     for (;;) {

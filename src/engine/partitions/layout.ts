@@ -96,11 +96,11 @@ export function makeLayout(
 }
 
 /**
- * Records the counts this process publishes with and returns, per type, the highest count any
- * process ever published it with: partitions beyond today's count may still hold entries, and
- * consumers read them all.
+ * Records the counts this process publishes with, keeping per type the highest any process ever
+ * published it with: partitions beyond today's count may still hold entries, and consumers read
+ * them all.
  */
-export async function recordPartitions(sql: Q, counts: Record<string, number>): Promise<Map<string, number>> {
+export async function recordPartitions(sql: Q, counts: Record<string, number>): Promise<void> {
   const types = Object.keys(counts);
   if (types.length > 0) {
     await sql`
@@ -109,7 +109,6 @@ export async function recordPartitions(sql: Q, counts: Record<string, number>): 
       on conflict (event_type) do update set partitions = greatest(stream_partitions.partitions, excluded.partitions), updated_at = now()
       where stream_partitions.partitions < excluded.partitions`;
   }
-  return readPartitions(sql);
 }
 
 /** The highest partition count each type was ever published with (types never partitioned are absent: 1). */

@@ -65,10 +65,12 @@ test("with 4 partitions, Redis losing every key while events are pending: every 
   expect(new Set(await Promise.all(ids.map(partitionOf))).size).toBe(PARTITIONS);
 
   await deleteKeys(`${ctx.prefix}:*`);
-  await waitFor("recovery", () => recovered(engine)?.reason === "missing" && recovered(engine));
+  const report = await waitFor("recovery", () => recovered(engine)?.reason === "missing" && recovered(engine));
+  // The whole recovery covers every part. A consumer that met a vanished group after it began
+  // drops that partition's sentinel, so a second, partial recovery may follow: that is by design.
+  expect(report.parts).toEqual([...Array.from({ length: PARTITIONS }, (_, p) => `${TYPE}#${p}`), "dead letters"]);
   w.state.failing = false;
   await expectEachOnce(ids, ["steady", "flaky"]);
-  expect(recovered(engine)!.parts).toEqual([...Array.from({ length: PARTITIONS }, (_, p) => `${TYPE}#${p}`), "dead letters"]);
 });
 
 test("with 4 partitions, one partition losing its keys is noticed and recovered alone: its unsettled events are published again, the other partitions' streams get nothing", async () => {

@@ -137,6 +137,24 @@ test("a re-driven event that fails again parks its key behind the new dead lette
   await waitFor("A free", async () => (await ctx.sql`select 1 from parked_keys`).length === 0);
 });
 
+test("a parked key's re-driven events keep their place behind the key's events of the handler's other ordered types", async () => {
+  // A's pay is dead-lettered; its cancel (another type) waits behind it, a later pay is parked.
+  const failing = new Set(["A:1"]);
+  const engine = await ctx.startEngine(["step.pay", "step.cancel"].map((eventType) => sequenceHandler({ eventType, failing })), { env: PARTITIONS });
+  await engine.consumersStarted;
+  const ids = await writeSteps(ctx, ["A"], 1, 1, "step.pay");
+  await writeSteps(ctx, ["A"], 2, 2, "step.cancel");
+  await writeSteps(ctx, ["A"], 3, 3, "step.pay");
+  const dl = await deadLetterOf(ids.get("A:1")!);
+  await waitFor("A's later pay parked", async () => (await ctx.sql`select 1 from parked_events where partition_key = 'A'`).length === 1);
+  expect(await countRuns(ctx.sql)).toBe(0);
+  failing.clear();
+  await retryDeadLetter(admin(), dl);
+  await waitRuns(3);
+  expect((await runOrder(ctx.sql)).get("A")).toEqual([1, 2, 3]);
+  await waitFor("A free", async () => (await ctx.sql`select 1 from parked_keys`).length === 0);
+});
+
 test("raising a partition's fence waits for the old owner's run in flight, and a stale owner's run commits nothing", async () => {
   const ref = { handler: "seq", eventType: "step.done", partition: 0 };
   const old = await raiseFence(ctx.sql, ref, "old");

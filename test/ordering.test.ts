@@ -137,6 +137,46 @@ test("a re-driven event that fails again parks its key behind the new dead lette
   await waitFor("A free", async () => (await ctx.sql`select 1 from parked_keys`).length === 0);
 });
 
+test("a parked key's re-driven events keep their place behind the key's events of the handler's other ordered types", async () => {
+  // A's pay is dead-lettered; its cancel (another type) waits behind it, a later pay is parked.
+  const failing = new Set(["A:1"]);
+  const engine = await ctx.startEngine(["step.pay", "step.cancel"].map((eventType) => sequenceHandler({ eventType, failing })), { env: PARTITIONS });
+  await engine.consumersStarted;
+  const ids = await writeSteps(ctx, ["A"], 1, 1, "step.pay");
+  await writeSteps(ctx, ["A"], 2, 2, "step.cancel");
+  await writeSteps(ctx, ["A"], 3, 3, "step.pay");
+  const dl = await deadLetterOf(ids.get("A:1")!);
+  await waitFor("A's later pay parked", async () => (await ctx.sql`select 1 from parked_events where partition_key = 'A'`).length === 1);
+  expect(await countRuns(ctx.sql)).toBe(0);
+  failing.clear();
+  await retryDeadLetter(admin(), dl);
+  await waitRuns(3);
+  expect((await runOrder(ctx.sql)).get("A")).toEqual([1, 2, 3]);
+  await waitFor("A free", async () => (await ctx.sql`select 1 from parked_keys`).length === 0);
+});
+
+test("an entry whose event its killed owner committed but never acked does not hold the key's later events behind it", async () => {
+  const relay = await ctx.startEngine([sequenceHandler()], { parts: { consumers: false }, consumerName: `${ctx.prefix}-relay` });
+  const ids = await writeSteps(ctx, ["A"], 1, 3);
+  await waitFor("published", async () => (await ctx.sql`select 1 from outbox where published_at is null`).length === 0);
+  await relay.stop();
+  // The dead owner read step 1 and committed its run (which settles what the handler owed for
+  // it), then died before its XACK: the entry stays pending, in front of steps 2 and 3.
+  const stream = keys.stream(ctx.prefix, "step.done");
+  await ensureGroup(ctx.redis, stream, "seq");
+  await ctx.redis.xreadgroup("GROUP", "seq", "dead", "COUNT", 1, "STREAMS", stream, ">");
+  await ctx.sql.begin(async (tx) => {
+    await tx`insert into processed_events (handler, event_id) values ('seq', ${ids.get("A:1")!})`;
+    await tx`delete from ordered_backlog where handler = 'seq' and event_id = ${ids.get("A:1")!}`;
+    await tx`insert into sequence (aggregate_id, step, event_id, consumer) values ('A', 1, ${ids.get("A:1")!}, 'dead')`;
+  });
+  const engine = await ctx.startEngine([sequenceHandler({ consumer: "b" })], { consumerName: `${ctx.prefix}-b` });
+  await engine.consumersStarted;
+  await waitRuns(3);
+  expect((await runOrder(ctx.sql)).get("A")).toEqual([1, 2, 3]);
+  await waitFor("nothing left pending", async () => ((await ctx.redis.xpending(stream, "seq")) as [number])[0] === 0);
+});
+
 test("raising a partition's fence waits for the old owner's run in flight, and a stale owner's run commits nothing", async () => {
   const ref = { handler: "seq", eventType: "step.done", partition: 0 };
   const old = await raiseFence(ctx.sql, ref, "old");

@@ -4,9 +4,9 @@ import { subscribe, type HandlerContext } from "../../src/engine/delivery/subscr
 import { writeEvent } from "../../src/engine/index.ts";
 import type { TestContext } from "./context.ts";
 
-/** What the ordered test handler records per run: one row per (aggregate, step) it ran, in run order (`n`). */
+/** What the ordered test handler records per run: one row per (aggregate, step) it ran, in run order (`n`), with the event's type. */
 export async function createSequenceTable(q: TestContext["sql"]): Promise<void> {
-  await q`create table if not exists sequence (n bigserial primary key, aggregate_id text not null, step int not null, event_id uuid not null, consumer text)`;
+  await q`create table if not exists sequence (n bigserial primary key, aggregate_id text not null, step int not null, event_id uuid not null, consumer text, event_type text)`;
 }
 
 export const stepSchema = z.object({ step: z.number(), poison: z.boolean().optional() });
@@ -38,8 +38,8 @@ export function sequenceHandler(o: SequenceOptions = {}) {
       if (sleepMs > 0) await Bun.sleep(sleepMs);
       const pair = `${event.aggregateId}:${event.payload.step}`;
       if (o.failing?.has(pair) || o.failOnce?.delete(pair)) throw new Error(`step ${event.payload.step} of ${event.aggregateId} fails`);
-      await ctx.tx.execute(sql`insert into sequence (aggregate_id, step, event_id, consumer)
-        values (${event.aggregateId}, ${event.payload.step}, ${event.id}::uuid, ${o.consumer ?? null})`);
+      await ctx.tx.execute(sql`insert into sequence (aggregate_id, step, event_id, consumer, event_type)
+        values (${event.aggregateId}, ${event.payload.step}, ${event.id}::uuid, ${o.consumer ?? null}, ${event.type})`);
     },
   });
 }

@@ -43,13 +43,6 @@ export interface Redriver {
 /** What a lane does with an entry of a parked key: run it now, or ack it without running. */
 export type Verdict = "run" | "skip";
 
-/** True when K has a parked_keys row. Unlocked: only the owner of K's partition parks it. */
-export async function isParked(q: Q, ref: KeyRef): Promise<boolean> {
-  const [row] = await q`
-    select 1 from parked_keys where handler = ${ref.handler} and event_type = ${ref.eventType} and partition_key = ${ref.key}`;
-  return row !== undefined;
-}
-
 interface Parked {
   dead_letter_id: string;
   event_id: string;

@@ -10,8 +10,8 @@ import type { ResolvedSubscription } from "../delivery/subscribe.ts";
 import type { Keyed, Layout } from "../partitions/layout.ts";
 import { decodeEntry, type StreamEvent } from "../redis/entry.ts";
 import { checkFence, checkFenceSql, FencedError, type PartitionRef } from "./fence.ts";
-import { keyState } from "../outbox/ordered-backlog.ts";
-import { advanceKey, decideParked, isParked, parkKey, type KeyRef, type Redriver } from "./parking.ts";
+import { readTurn } from "../outbox/ordered-backlog.ts";
+import { advanceKey, decideParked, parkKey, type KeyRef, type Redriver } from "./parking.ts";
 
 /** How often an entry whose key has an earlier event still owed looks again. */
 const BEHIND_WAIT_MS = 200;
@@ -56,8 +56,10 @@ export async function runEntry(c: EntryContext, delivery: Delivery): Promise<Ent
   const key = event ? keyOfEvent(c.layout, event) : null;
   const ref: KeyRef | null = key === null ? null : { handler: sub.handler, eventType: sub.eventType, key };
   let released = false;
+  // One read for both checks below: is the key parked for this type, and is the event its turn.
+  const turn = ref && event ? await readTurn(c.sql, ref, event.id) : null;
   try {
-    if (ref && event && (await isParked(c.sql, ref))) {
+    if (ref && event && turn?.parked) {
       const verdict = await c.sql.begin(async (tx) => {
         await checkFenceSql(tx, c.fence, c.generation);
         return decideParked(tx, ref, event.id, c.redriver);
@@ -75,7 +77,11 @@ export async function runEntry(c: EntryContext, delivery: Delivery): Promise<Ent
 
   // Across the handler's ordered types: the key's earlier events (another type's, in flight on
   // another lane or machine, or parked) run first. Waiting holds no slot and uses no attempt.
-  if (ref && event && !released && (await keyState(c.sql, sub.handler, ref.key, event.id)).kind !== "head") {
+  // MUST hold for a released key's re-driven event too: the parking only orders the key's events
+  // of this type, and one of another type written between them waits behind its dead letter.
+  // The read may be older than the parking decision: it can only have missed an earlier event
+  // settling (a wait of one more look), never one appearing.
+  if (turn && turn.state.kind !== "head") {
     return { kind: "retry", delayMs: BEHIND_WAIT_MS, deliveries: delivery.deliveries - 1 };
   }
 

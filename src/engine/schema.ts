@@ -1,5 +1,8 @@
 import { sql } from "drizzle-orm";
-import { bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { bigint, bigserial, boolean, index, integer, jsonb, pgSequence, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+
+/** Numbers outbox rows as they are inserted (outbox.position). */
+export const outboxPositionSeq = pgSequence("outbox_position_seq");
 
 /**
  * The transactional outbox. A public contract: other services INSERT into it with plain SQL, so
@@ -32,6 +35,11 @@ export const outbox = pgTable(
      * (tracestate only when set): its handler runs continue that trace. Null: no trace.
      */
     traceContext: jsonb("trace_context"),
+    /**
+     * Insertion order, from a sequence: orders rows written in one transaction, which share
+     * created_at (the transaction's start). Null on rows written before it was added.
+     */
+    position: bigint("position", { mode: "number" }).default(sql`nextval('outbox_position_seq')`),
   },
   (t) => [
     // The relay's two ways into the backlog of rows due now: oldest first, and by priority.

@@ -37,22 +37,23 @@ export async function claimOutboxBatch(tx: Q, limit: number, { skipTypes = [], o
   return tx<OutboxRow[]>`
     with oldest as (
       select id from outbox where published_at is null and available_at is null ${skip}
-      order by created_at limit ${oldest} for update skip locked),
+      order by created_at, position limit ${oldest} for update skip locked),
     urgent as (
       select id from outbox where published_at is null and available_at is null ${skip} and id not in (select id from oldest)
-      order by priority desc nulls last, created_at limit ${limit - oldest} for update skip locked),
+      order by priority desc nulls last, created_at, position limit ${limit - oldest} for update skip locked),
     due as (
       select id from outbox where ${withDue} and published_at is null and available_at <= clock_timestamp() ${skip}
       order by available_at limit ${limit} for update skip locked)
     select id, event_type, aggregate_id, tenant_id, payload::text as payload, created_at,
       trace_context->>'traceparent' as traceparent, trace_context->>'tracestate' as tracestate
     from outbox where id in (select id from oldest union all select id from urgent union all select id from due)
-    order by priority desc nulls last, coalesce(available_at, created_at)`;
+    order by priority desc nulls last, coalesce(available_at, created_at), position`;
 }
 
 /**
  * Locks up to `limit` rows due now of the ordered types, oldest first (a delayed row at its due
- * time), whatever their priority: the caller holds the ordered types' publish lock, so these are
+ * time; rows of one transaction, which share created_at, in the order they were inserted),
+ * whatever their priority: the caller holds the ordered types' publish lock, so these are
  * the oldest unpublished rows of those types, published before any newer one.
  */
 export async function claimOrderedRows(tx: Q, types: readonly string[], limit: number, withDue: boolean): Promise<OutboxRow[]> {
@@ -63,7 +64,7 @@ export async function claimOrderedRows(tx: Q, types: readonly string[], limit: n
     from outbox
     where event_type = any(${types as string[]}::text[]) and published_at is null
       and (available_at is null or (${withDue} and available_at <= clock_timestamp()))
-    order by coalesce(available_at, created_at), created_at
+    order by coalesce(available_at, created_at), created_at, position
     limit ${limit} for update skip locked`;
 }
 

@@ -119,13 +119,16 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
     });
     if (!identity) return; // stopped while waiting for the name
     const counts = await retrying("could not read the partition counts; retrying", () => partitionsToRead(o.sql, layout, subs.map((s) => s.eventType)));
-    for (const sub of subs) {
+    // Every subscription and partition at once: started one after another, a restarted machine
+    // with many partitions took tens of seconds under load to read (and reclaim) its last
+    // subscriptions, and a fleet restarted often never had them covered.
+    await Promise.all(subs.map(async (sub) => {
       await retrying("could not start a consumer; retrying", () => joinSubscription({ sql: o.sql, redis, prefix, log, layout }, sub, counts?.get(sub.eventType) ?? 1), sub);
       if (sub.ordered) await startOrdered(sub, counts?.get(sub.eventType) ?? 1);
-      else for (let p = 0; p < (counts?.get(sub.eventType) ?? 1); p++) await startPartition(sub, p);
-      if (stopAbort.signal.aborted) return;
-      startedSubs++;
-    }
+      else await Promise.all(partitionsOf(counts?.get(sub.eventType) ?? 1).map((p) => startPartition(sub, p)));
+      if (!stopAbort.signal.aborted) startedSubs++;
+    }));
+    if (stopAbort.signal.aborted) return;
     if (startedSubs === subs.length) {
       log.info("consumers started", { consumer: o.consumerName, subscriptions: subs.map((s) => `${s.handler}@${s.eventType}`) });
       timers.push(watchPartitionCounts());

@@ -5,7 +5,8 @@ import type Redis from "ioredis";
 import type { Sql } from "../../src/db/client.ts";
 import type { ApiClient } from "./api-client.ts";
 import type { ChaosInfra } from "./chaos-infra.ts";
-import { pendingOn, readDrainState, waitReleased, type Fleet, type FleetMember } from "./fleet.ts";
+import { streamOf } from "../../src/engine/redis/keys.ts";
+import { pendingOn, readDrainState, waitReleased, type Fleet, type FleetMember, type HeldEntry } from "./fleet.ts";
 import { seconds } from "./scenario.ts";
 import { placeOrder, type PlannedOrder, type Product } from "./workload.ts";
 
@@ -116,7 +117,18 @@ async function killOne(deps: FaultDeps, record: FaultRecord, probe: () => Promis
   await fleet.kill(victim);
   const held = await pendingOn(deps.redis, deps.prefix, victim.name).catch(() => []);
   deps.log(`SIGKILL ${victim.name} (life ${life}, ${held.length} entries pending on it)`);
-  const released = waitReleased(deps.redis, victim.name, held, 60_000).then((ms) => (ms === null ? null : Date.now() - record.at));
+  // The slowest release per group and partition: which loops were late to reclaim.
+  const slowest = new Map<string, number>();
+  const partOf = (e: HeldEntry) => {
+    const s = streamOf(deps.prefix, e.stream);
+    return `${e.group}@${s ? `${s.eventType}#${s.partition}` : e.stream}`;
+  };
+  const unreleased = new Set(held);
+  const waitFrom = Date.now() - record.at;
+  const released = waitReleased(deps.redis, victim.name, held, 60_000, (e, ms) => {
+    unreleased.delete(e);
+    slowest.set(partOf(e), Math.max(slowest.get(partOf(e)) ?? 0, ms + waitFrom));
+  }).then((ms) => (ms === null ? null : Date.now() - record.at));
   const restarted = restartMember(fleet, victim, deps);
   deps.restarts.push(restarted.catch(() => {}));
   const settled = Promise.all([probe(), released, restarted.catch((err: Error) => err)]).then(([, releasedMs, restart]) => {
@@ -125,6 +137,12 @@ async function killOne(deps: FaultDeps, record: FaultRecord, probe: () => Promis
     const freed = held.length === 0 ? "" : releasedMs === null ? "; they were NOT released within 60 s" : `, released after ${seconds(releasedMs)}`;
     const again = restart instanceof Error ? `NOT restarted: ${restart.message}` : `restarted in ${seconds(restart.ms)}${restart.failedStarts ? ` after ${restart.failedStarts} failed starts` : ""}`;
     record.detail = `${victim.name} (life ${life}) with ${held.length} entries pending${freed}; ${again}`;
+    // Which handler and partition was late: a slow reclaim shows here before it shows as a give-up.
+    const late = [...slowest].filter(([, ms]) => ms > 5_000).sort((a, b) => b[1] - a[1]).slice(0, 6);
+    const never = [...new Set([...unreleased].map(partOf))];
+    if (late.length > 0 || never.length > 0) {
+      deps.log(`SIGKILL ${victim.name} (life ${life}): slowest releases ${late.map(([k, ms]) => `${k} ${seconds(ms)}`).join(", ") || "none over 5 s"}${never.length ? `; never released: ${never.join(", ")}` : ""}`);
+    }
     if (restart instanceof Error) deps.problems.push(`SIGKILL of ${victim.name}: ${restart.message}`);
   });
   return { settled };

@@ -247,9 +247,12 @@ export async function pendingOn(redis: Redis, prefix: string, consumer: string):
 
 /**
  * Waits until none of `entries` is still pending on `consumer` (each acked, or claimed by another
- * consumer); returns how long that took, or null after `timeoutMs`.
+ * consumer); returns how long that took, or null after `timeoutMs`. `onReleased` hears of each
+ * entry as it goes, with how long it took.
  */
-export async function waitReleased(redis: Redis, consumer: string, entries: HeldEntry[], timeoutMs: number): Promise<number | null> {
+export async function waitReleased(
+  redis: Redis, consumer: string, entries: HeldEntry[], timeoutMs: number, onReleased?: (entry: HeldEntry, ms: number) => void,
+): Promise<number | null> {
   const started = Date.now();
   let left = entries;
   while (left.length > 0) {
@@ -258,9 +261,11 @@ export async function waitReleased(redis: Redis, consumer: string, entries: Held
     const pipeline = redis.pipeline();
     for (const e of left) pipeline.xpending(e.stream, e.group, e.id, e.id, 1);
     const results = ((await pipeline.exec()) ?? []) as [Error | null, [string, string, ...unknown[]][]][];
-    left = left.filter((_, i) => {
+    left = left.filter((e, i) => {
       const [err, rows] = results[i]!;
-      return err !== null || rows[0]?.[1] === consumer;
+      const held = err !== null || rows[0]?.[1] === consumer;
+      if (!held) onReleased?.(e, Date.now() - started);
+      return held;
     });
   }
   return Date.now() - started;

@@ -38,6 +38,10 @@ export const FLEET_ENV: Record<string, string> = {
   // Maintenance on every machine's schedule, run by one at a time (the lock).
   MAINTENANCE_CRON: "*/2 * * * * *",
   CONSUMER_STALE_MS: "10s",
+  // The service's default. The tests' 200 ms (quick stops) has every idle read loop, one per
+  // handler and partition, poll Redis five times a second: with four partitions that polling
+  // alone took CPU the 2-core machine's backlog needed during the faults.
+  READ_BLOCK_MS: "2000",
 };
 
 /** Runs the scenario on `ctx`'s schema and prefix; the caller cleans up (killProcesses, ctx.cleanup). */

@@ -56,6 +56,31 @@ export class SlotPool {
     return this.free() - (this.owed.size > 0 ? 1 : 0);
   }
 
+  /** Read loops sharing the pool: one per partition read. */
+  private readers = 0;
+
+  /** A partition's read loop shares the pool from now on; returns its leave(). */
+  joinReader(): () => void {
+    this.readers++;
+    let left = false;
+    return () => {
+      if (!left) this.readers--;
+      left = true;
+    };
+  }
+
+  /**
+   * The slots one read loop reads for: its share of freeForReads (at least one). The partitions'
+   * loops read at the same moment, each blocked on its own stream: asking each for every free slot
+   * had a machine take several times what it can run, leaving other machines idle and, when it
+   * died, the surplus stranded for CLAIM_IDLE_MS. A busy partition still fills the slots the others
+   * leave, one read after another.
+   */
+  readShare(): number {
+    const free = this.freeForReads();
+    return free <= 0 ? 0 : Math.max(1, Math.ceil(free / Math.max(1, this.readers)));
+  }
+
   /** Takes a slot if one is free. */
   tryTake(): boolean {
     if (this.free() <= 0) return false;

@@ -172,6 +172,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
   const readSlots = () => slots.freeForReads();
   // A slot freed by another partition's run is this loop's to take when its redeliveries are due.
   const unsubscribeFree = slots.onFree(() => redeliveryDue && wakeReclaim());
+  const leaveReaders = slots.joinReader();
   const pool = slots;
   const waitForSlot = async (slots = freeSlots) => {
     while (slots() <= 0 && !stopping) await pool.changed();
@@ -223,8 +224,9 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
         // On a cluster the reading connection is one of several: a pause waits for the read to end (blockMs).
         if (!onCluster) blockingId ??= Number(await blocking.client("ID"));
         if (isPaused()) continue;
+        const asked = slots.readShare() * batchSize;
+        if (asked === 0) continue;
         reading = true;
-        const asked = readSlots() * batchSize;
         const reply = (await blocking.xreadgroup(
           "GROUP", group, consumer, "COUNT", asked, "BLOCK", deps.blockMs, "STREAMS", stream, ">",
         ).finally(() => (reading = false))) as [string, [string, string[]][]][] | null;
@@ -349,6 +351,7 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
       await keeper.handOver();
       unpauseListener?.();
       unsubscribeFree();
+      leaveReaders();
       slots.setOwed(loopId, false);
       blocking.disconnect();
     },

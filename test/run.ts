@@ -18,7 +18,13 @@ if (files.length > 0) {
 }
 
 const shardCount = Math.max(1, Number(process.env.TEST_SHARDS ?? 3));
-const all = readdirSync(fileURLToPath(new URL(".", import.meta.url))).filter((f) => f.endsWith(".test.ts")).map((f) => `test/${f}`).sort();
+/**
+ * Run alone once the shards are done: they hold a service to its own resources (its memory and
+ * its answers to probes during a flood), which other shards' load on the same cores would starve.
+ */
+const ALONE = ["test/hostile-process.test.ts"];
+const all = readdirSync(fileURLToPath(new URL(".", import.meta.url))).filter((f) => f.endsWith(".test.ts")).map((f) => `test/${f}`)
+  .filter((f) => !ALONE.includes(f)).sort();
 const known: Record<string, number> = await Bun.file(DURATIONS).json().catch(() => ({}));
 const fallback = 5_000;
 
@@ -32,17 +38,19 @@ for (const file of [...all].sort((a, b) => (known[b] ?? fallback) - (known[a] ??
 
 interface ShardResult { output: string; code: number }
 
-async function runShard(index: number, shardFiles: string[]): Promise<ShardResult> {
-  const child = Bun.spawn([...BUN_TEST, ...shardFiles], { stdout: "pipe", stderr: "pipe", env: { ...process.env, TEST_SHARD: String(index) } });
+async function runShard(index: number | "alone", shardFiles: string[]): Promise<ShardResult> {
+  const child = Bun.spawn([...BUN_TEST, ...shardFiles], { stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
   const output = out + err;
   // Printed whole as each shard ends, so one shard's lines stay together.
-  console.log(`\n===== shard ${index + 1}/${shardCount} (${shardFiles.length} files) exited ${code} =====\n${output}`);
+  const name = index === "alone" ? "run alone" : `shard ${index + 1}/${shardCount}`;
+  console.log(`\n===== ${name} (${shardFiles.length} files) exited ${code} =====\n${output}`);
   return { output, code };
 }
 
 const started = Date.now();
 const results = await Promise.all(shards.filter((s) => s.files.length > 0).map((s, i) => runShard(i, s.files)));
+results.push(await runShard("alone", ALONE));
 
 const total = (word: string) =>
   results.reduce((sum, r) => sum + Number(r.output.match(new RegExp(`^\\s*(\\d+) ${word}$`, "m"))?.[1] ?? 0), 0);

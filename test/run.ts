@@ -19,10 +19,11 @@ if (files.length > 0) {
 
 const shardCount = Math.max(1, Number(process.env.TEST_SHARDS ?? 3));
 /**
- * Run alone once the shards are done: they hold a service to its own resources (its memory and
- * its answers to probes during a flood), which other shards' load on the same cores would starve.
+ * Run alone once the shards are done: they hold services to their own resources (memory and
+ * answers to probes during a flood; a fleet of processes draining a workload within the test's
+ * time while being killed), which other shards' load on the same cores would starve.
  */
-const ALONE = ["test/hostile-process.test.ts"];
+const ALONE = ["test/hostile-process.test.ts", "test/fleet.test.ts", "test/chaos.test.ts"];
 const all = readdirSync(fileURLToPath(new URL(".", import.meta.url))).filter((f) => f.endsWith(".test.ts")).map((f) => `test/${f}`)
   .filter((f) => !ALONE.includes(f)).sort();
 const known: Record<string, number> = await Bun.file(DURATIONS).json().catch(() => ({}));

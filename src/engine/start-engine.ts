@@ -119,11 +119,17 @@ export async function startEngine<TSchema extends AnySchema>(options: EngineOpti
     });
     if (!identity) return; // stopped while waiting for the name
     const counts = await retrying("could not read the partition counts; retrying", () => partitionsToRead(o.sql, layout, subs.map((s) => s.eventType)));
-    // Every subscription and partition at once: started one after another, a restarted machine
-    // with many partitions took tens of seconds under load to read (and reclaim) its last
+    // Joins one after another: each is a few PostgreSQL transactions (one read once joined). Run
+    // all at once, a service's first joins (about twenty) competed for a small pool's connections
+    // and the publish barrier, and a test's stop once waited on them for over 30 s.
+    for (const sub of subs) {
+      await retrying("could not start a consumer; retrying", () => joinSubscription({ sql: o.sql, redis, prefix, log, layout }, sub, counts?.get(sub.eventType) ?? 1), sub);
+      if (stopAbort.signal.aborted) return;
+    }
+    // Then every subscription and partition at once: started one after another, a restarted
+    // machine with many partitions took tens of seconds under load to read (and reclaim) its last
     // subscriptions, and a fleet restarted often never had them covered.
     await Promise.all(subs.map(async (sub) => {
-      await retrying("could not start a consumer; retrying", () => joinSubscription({ sql: o.sql, redis, prefix, log, layout }, sub, counts?.get(sub.eventType) ?? 1), sub);
       if (sub.ordered) await startOrdered(sub, counts?.get(sub.eventType) ?? 1);
       else await Promise.all(partitionsOf(counts?.get(sub.eventType) ?? 1).map((p) => startPartition(sub, p)));
       if (!stopAbort.signal.aborted) startedSubs++;

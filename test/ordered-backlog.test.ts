@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { z } from "zod";
 import { subscribe } from "../src/engine/delivery/subscribe.ts";
-import { keyState } from "../src/engine/outbox/ordered-backlog.ts";
+import { readTurn } from "../src/engine/outbox/ordered-backlog.ts";
 import { createTestContext, waitFor, type TestContext } from "./support/context.ts";
 import { recordEffect } from "./support/effects.ts";
 
@@ -38,8 +38,9 @@ test("the relay lists what an ordered handler owes per key in outbox order, acro
 
   const [first, second] = await ctx.sql<{ event_id: string }[]>`
     select event_id from ordered_backlog where handler = 'audit' and partition_key = 'agg-0' order by position limit 2`;
-  expect(await keyState(ctx.sql, "audit", "agg-0", first!.event_id)).toEqual({ kind: "head" });
-  expect(await keyState(ctx.sql, "audit", "agg-0", second!.event_id)).toEqual({ kind: "behind", first: first!.event_id });
+  const agg0 = { handler: "audit", eventType: "order.step", key: "agg-0" };
+  expect((await readTurn(ctx.sql, agg0, first!.event_id)).state).toEqual({ kind: "head" });
+  expect((await readTurn(ctx.sql, agg0, second!.event_id)).state).toEqual({ kind: "behind", first: first!.event_id });
 });
 
 test("an ordered handler's transaction settles what it owed; unordered handlers owe nothing", async () => {
@@ -51,7 +52,7 @@ test("an ordered handler's transaction settles what it owed; unordered handlers 
   await waitFor("all effects", async () => Number((await ctx.sql`select count(*)::int as n from effects`)[0]!.n) === 6);
   // Settled with each run, or (a run that beat the relay's commit) no longer counted and pruned.
   const owed = await ctx.sql<{ event_id: string }[]>`select event_id from ordered_backlog where handler = 'audit'`;
-  for (const { event_id } of owed) expect((await keyState(ctx.sql, "audit", "agg-0", event_id)).kind).toBe("head");
+  for (const { event_id } of owed) expect((await readTurn(ctx.sql, { handler: "audit", eventType: "order.step", key: "agg-0" }, event_id)).state.kind).toBe("head");
   expect(await engine.runMaintenance()).toBe(true);
   expect((await ctx.sql`select 1 from ordered_backlog`).length).toBe(0);
 });

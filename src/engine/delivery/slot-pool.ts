@@ -12,6 +12,8 @@ export class SlotPool {
   private readonly listeners = new Set<() => void>();
   /** The loops with redeliveries due while every slot was busy. */
   private readonly owed = new Set<object>();
+  /** Read loops sharing the pool: one per partition read. */
+  private readers = 0;
 
   constructor(readonly capacity: number) {}
 
@@ -55,9 +57,6 @@ export class SlotPool {
   freeForReads(): number {
     return this.free() - (this.owed.size > 0 ? 1 : 0);
   }
-
-  /** Read loops sharing the pool: one per partition read. */
-  private readers = 0;
 
   /** A partition's read loop shares the pool from now on; returns its leave(). */
   joinReader(): () => void {

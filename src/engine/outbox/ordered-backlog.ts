@@ -44,36 +44,27 @@ export type KeyState =
   /** The key's first event is dead-lettered: the key is parked behind it. */
   | { kind: "parked"; first: string; deadLetterId: string };
 
-/**
- * Where `eventId` stands in its key's backlog for `handler`. A row whose event the handler has
- * settled already does not count: a consumer can run an event between the relay's XADD and its
- * commit, before the row it settles is visible (maintenance deletes such rows). An event the
- * handler no longer owes (processed, discarded, or published before the handler was ordered) is
- * `head`: it MUST NOT wait for the key's later events, or the entry of an event processed by an
- * owner killed before its XACK would wait forever, in front of them, for its new owner.
- */
-export async function keyState(q: Q, handler: string, key: string, eventId: string): Promise<KeyState> {
-  return (await readKey(q, handler, key, null, eventId)).state;
-}
-
 /** What a run of an ordered handler checks before it starts. */
 export interface Turn {
   /** The key has a parked_keys row for the run's type: parking decides (parking.ts), not the backlog. */
   parked: boolean;
-  /** Where the event stands in its key's backlog (keyState). */
+  /** Where the event stands in its key's backlog. */
   state: KeyState;
 }
 
 /**
- * keyState, and whether the key is parked for `eventType`, in one statement (one snapshot). The
- * parked flag is read unlocked: only the owner of the key's partition parks it, and that owner
- * runs one entry of the key at a time.
+ * Where `eventId` stands in its key's backlog for `handler`, and whether the key is parked for
+ * the run's type, in one statement (one snapshot). A row whose event the handler has settled
+ * already does not count: a consumer can run an event between the relay's XADD and its commit,
+ * before the row it settles is visible (maintenance deletes such rows). An event the handler no
+ * longer owes (processed, discarded, or published before the handler was ordered) is `head`: it
+ * MUST NOT wait for the key's later events, or the entry of an event processed by an owner killed
+ * before its XACK would wait forever, in front of them, for its new owner. The parked flag is read
+ * unlocked: only the owner of the key's partition parks it, and that owner runs one entry of the
+ * key at a time.
  */
 export async function readTurn(q: Q, ref: { handler: string; eventType: string; key: string }, eventId: string): Promise<Turn> {
-  return readKey(q, ref.handler, ref.key, ref.eventType, eventId);
-}
-
-async function readKey(q: Q, handler: string, key: string, parkedType: string | null, eventId: string): Promise<Turn> {
+  const { handler, eventType, key } = ref;
   // The relay adds an entry to its stream before its transaction commits the backlog rows: until
   // the event's row shows published, what the key owes is not visible yet.
   const [first] = await q<{ event_id: string | null; dead_letter_id: string | null; uncommitted: boolean; owed: boolean; parked: boolean }[]>`
@@ -81,7 +72,7 @@ async function readKey(q: Q, handler: string, key: string, parkedType: string | 
       exists (select 1 from outbox o where o.id = ${eventId} and o.published_at is null) as uncommitted,
       exists (select 1 from ordered_backlog b where b.event_id = ${eventId} and b.handler = ${handler}
         and not exists (select 1 from processed_events p where p.event_id = b.event_id and p.handler = b.handler)) as owed,
-      exists (select 1 from parked_keys k where k.handler = ${handler} and k.event_type = ${parkedType}::text and k.partition_key = ${key}) as parked
+      exists (select 1 from parked_keys k where k.handler = ${handler} and k.event_type = ${eventType} and k.partition_key = ${key}) as parked
     from (select 1) as one left join lateral (
       select b.event_id,
         (select d.id from dead_letters d where d.event_id = b.event_id and d.handler = b.handler and d.status = 'open' limit 1) as dead_letter_id

@@ -4,7 +4,7 @@
 import type Redis from "ioredis";
 import type { Sql } from "../../src/db/client.ts";
 import { scanAll } from "../../src/engine/index.ts";
-import { eventTypeOf } from "../../src/engine/redis/keys.ts";
+import { eventTypeOf, keys, slotTag } from "../../src/engine/redis/keys.ts";
 import { startProcess, type ServiceProcess } from "../support/process.ts";
 
 export interface FleetMember {
@@ -165,6 +165,12 @@ export interface DrainState {
   /** Entries not yet delivered, over every group. */
   lag: number;
   orphans: number;
+  /**
+   * Parts of Redis not vouched for: 1 while the sentinel is missing (a recovery is due or under
+   * way), plus each partition (or the dead-letter copies) that had a sentinel and lost it. Events
+   * a data loss took are only published again by that recovery, so nothing is drained before it.
+   */
+  unvouched: number;
 }
 
 /** One look at what is still in flight; all zero means drained. */
@@ -185,7 +191,18 @@ export async function readDrainState(sql: Sql, redis: Redis, prefix: string): Pr
   }
   let orphans = 0;
   for (const key of await scanAll(redis, `${prefix}:orphans:*`)) orphans += await redis.scard(key);
-  return { unpublished: row!.unpublished, pendingOrders: row!.pending_orders, pendingEntries, lag, orphans };
+  return { unpublished: row!.unpublished, pendingOrders: row!.pending_orders, pendingEntries, lag, orphans, unvouched: await countUnvouched(redis, prefix) };
+}
+
+async function countUnvouched(redis: Redis, prefix: string): Promise<number> {
+  if ((await redis.exists(keys.epoch(prefix))) === 0) return 1;
+  const tags = (await redis.smembers(keys.vouchedParts(prefix))).map((part) => {
+    if (part === "dead letters") return `${prefix}:dlq`;
+    const at = part.lastIndexOf("#");
+    return slotTag(prefix, part.slice(0, at), Number(part.slice(at + 1)));
+  });
+  const found = await Promise.all(tags.map((tag) => redis.exists(keys.slotEpoch(prefix, tag))));
+  return found.filter((n) => n === 0).length;
 }
 
 /**

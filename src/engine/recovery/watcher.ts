@@ -36,6 +36,12 @@ export interface RecoveryWatcher {
 export interface WatcherOptions extends Omit<RecoveryDeps, "signal"> {
   log: Logger;
   intervalMs?: number;
+  /**
+   * The recovery lock's lifetime, renewed every third of it while its holder lives. A holder that
+   * dies mid-recovery (SIGKILL) keeps the fleet from recovering for up to this long, so it is
+   * short; losing it to a stall only lets a second recovery run beside the first, whose
+   * duplicates processed_events absorbs. Defaults to 10 s.
+   */
   lockTtlMs?: number;
   /** How long the partitions watched (from the layout and stream_partitions) are kept before being read again. Defaults to 10 s. */
   partitionsTtlMs?: number;
@@ -55,7 +61,7 @@ export interface WatcherOptions extends Omit<RecoveryDeps, "signal"> {
  * the sentinels back when they get the lock, and do nothing. A recovery interrupted by another
  * data loss is run again at once.
  */
-export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 30_000, partitionsTtlMs = 10_000, ...deps }: WatcherOptions): RecoveryWatcher {
+export function startRecoveryWatcher({ log, intervalMs = 1_000, lockTtlMs = 10_000, partitionsTtlMs = 10_000, ...deps }: WatcherOptions): RecoveryWatcher {
   const { redis, prefix } = deps;
   const layout = deps.layout ?? SINGLE_PARTITION;
   const status: RecoveryStatus = { lastCheckAt: null, last: null, lastError: null, running: false };

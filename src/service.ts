@@ -11,7 +11,7 @@ import { createMetrics } from "./metrics/metrics.ts";
 import { createActivityRecorder, type ActivityRecorder } from "./console/activity.ts";
 import { startIdempotencyKeyCleanup } from "./orders/idempotency-cleanup.ts";
 import type { Logger } from "./lib/logger.ts";
-import { startEngine, type Engine, toError, type Subscription } from "./engine/index.ts";
+import { isUnavailableError, startEngine, type Engine, toError, type Subscription } from "./engine/index.ts";
 import { EVENT_PRIORITIES } from "./events/catalog.ts";
 import { startTracing } from "./telemetry.ts";
 
@@ -82,6 +82,15 @@ export async function runService(createSubscriptions: SubscriptionFactory): Prom
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
+  // A query or command whose connection went away, left with nothing awaiting it, must not take
+  // the process down: what it belonged to is delivered again. Anything else unhandled is a bug,
+  // logged with its stack before a shutdown with exit code 1.
+  process.on("unhandledRejection", (reason) => {
+    const err = toError(reason);
+    if (isUnavailableError(err)) return void log.warn("a PostgreSQL or Redis call failed with nothing awaiting it", { err });
+    log.error("unhandled rejection; shutting down", { err });
+    void shutdown("fatal: unhandled rejection", 1);
+  });
 
   const subscriptions = createSubscriptions({ ...database, config, redis, log });
   // One registry for the process: the engine's hooks count into it, GET /metrics renders it.

@@ -99,7 +99,7 @@ async function setUp(infra: ChaosInfra, opts: Options, run: { closing: boolean; 
     onUnexpectedExit(m, code, proc) {
       if (run.closing) return;
       // Why it went: its error lines, its shutdown line (a fatal reason), and stderr.
-      const why = [...proc.stdout.filter((l) => /"level":"error"|"msg":"shutting down"/.test(l)).slice(-3), ...proc.stderr.filter((l) => l.trim()).slice(0, 8)];
+      const why = [...proc.stdout.filter((l) => /"level":"error"|"msg":"shutting down"/.test(l)).slice(-3), ...proc.stderr.filter((l) => /error|^\s+at /i.test(l)).slice(0, 12)];
       problems.push(`${m.name} (life ${m.lives}) exited on its own with code ${code}: ${why.map((l) => l.trim()).join(" | ").slice(0, 900) || "(nothing logged)"}`);
       log(`${m.name} exited on its own (code ${code}); restarting it`);
       restarts.push(restartMember(fleet, m, { log, stopped: () => run.closing }).catch((err: Error) => problems.push(err.message)));

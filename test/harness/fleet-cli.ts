@@ -1,12 +1,13 @@
 // `bun run fleet [--orders N] [--seed S] [--concurrency C] [--partitions N] [--cluster]`: the fleet
 // run at full size, on its own schema and key prefix (removed afterwards, pass or fail), on the
-// shared Redis or with --cluster a private three-master Redis Cluster. Prints a summary table;
-// exits 1 on any mismatch.
+// shared Redis or with --cluster a private three-master Redis Cluster, one master of which is also
+// restarted without its data midway. Prints a summary table; exits 1 on any mismatch.
 import { parseArgs } from "node:util";
 import { createTestContext } from "../support/context.ts";
 import { killProcesses } from "../support/process.ts";
 import { startChaosRedisCluster, type ChaosRedis } from "./chaos-infra.ts";
 import { runFleetScenario } from "./scenario.ts";
+import { mulberry32 } from "./workload.ts";
 
 const { values } = parseArgs({
   options: {
@@ -48,7 +49,8 @@ process.once("SIGINT", async () => {
 });
 let failed = true;
 try {
-  const result = await runFleetScenario(ctx, { orders, seed, concurrency, partitions, log });
+  const loseShard = cluster ? () => cluster.loseData(0, mulberry32(seed)) : undefined;
+  const result = await runFleetScenario(ctx, { orders, seed, concurrency, partitions, loseShard, log });
   console.log(result.summary);
   for (const problem of result.problems.slice(0, 50)) console.log(`  - ${problem}`);
   if (result.problems.length > 50) console.log(`  ... and ${result.problems.length - 50} more`);

@@ -19,6 +19,12 @@ export interface ScenarioOptions {
   partitions?: number;
   /** Progress lines (the CLI prints them; the test keeps quiet). */
   log?: (line: string) => void;
+  /**
+   * Given (a private Redis Cluster's), one master is restarted without its data between the
+   * SIGKILL and the SIGTERM: the partitions on it are recovered from the outbox, the others left
+   * alone. Says what it did.
+   */
+  loseShard?: () => Promise<string>;
 }
 
 export interface ScenarioResult {
@@ -46,7 +52,7 @@ export const FLEET_ENV: Record<string, string> = {
 
 /** Runs the scenario on `ctx`'s schema and prefix; the caller cleans up (killProcesses, ctx.cleanup). */
 export async function runFleetScenario(ctx: TestContext, opts: ScenarioOptions): Promise<ScenarioResult> {
-  const { orders, seed = 1, processes = 3, concurrency = 32, drainTimeoutMs = 120_000, partitions, log = () => {} } = opts;
+  const { orders, seed = 1, processes = 3, concurrency = 32, drainTimeoutMs = 120_000, partitions, loseShard, log = () => {} } = opts;
   const began = Date.now();
   const problems: string[] = [];
   const faults: string[] = [];
@@ -74,6 +80,15 @@ export async function runFleetScenario(ctx: TestContext, opts: ScenarioOptions):
     const released = waitReleased(ctx.redis, victim.name, held, 30_000).then((ms) => (ms === null ? null : Date.now() - killedAtMs));
     await fleet.start(victim);
 
+    let shardLost: string | null = null;
+    if (loseShard) {
+      await reached(Math.floor(orders / 2));
+      const lostAt = created;
+      const what = await loseShard();
+      log(`${lostAt} orders created: ${what}`);
+      shardLost = `${what} after ${lostAt} orders`;
+    }
+
     await reached(Math.floor((2 * orders) / 3));
     const stoppedAt = created;
     log(`${stoppedAt} orders created: SIGTERM ${stopped.name}`);
@@ -84,6 +99,7 @@ export async function runFleetScenario(ctx: TestContext, opts: ScenarioOptions):
 
     const releasedMs = await released;
     faults.push(`${victim.name} SIGKILLed after ${killedAt} orders with ${held.length} entries pending; ${releasedMs === null ? "NOT released" : `released ${seconds(releasedMs)} later`}; restarted`);
+    if (shardLost) faults.push(shardLost);
     if (releasedMs === null) problems.push(`SIGKILL: ${held.length} entries of ${victim.name} still pending on it 30 s later`);
     else if (releasedMs > CLAIM_IDLE_MS + 5_000) problems.push(`SIGKILL: ${victim.name}'s entries were reclaimed ${releasedMs} ms later (CLAIM_IDLE_MS ${CLAIM_IDLE_MS})`);
     const leftMs = await leftReleased;
@@ -124,7 +140,7 @@ export async function runFleetScenario(ctx: TestContext, opts: ScenarioOptions):
     ["orders", `${orders} (seed ${seed}; ${workload.tenants.length} tenants, ${workload.products.length} products)`],
     ["processes", `${processes}, ${fleet.members.reduce((n, m) => n + m.lives, 0)} lives`],
     ["Redis", describeRedis(ctx.clusterNodes, partitions)],
-    ["processes killed", `1 SIGKILL + 1 SIGTERM, each restarted under its name`],
+    ["faults", `1 SIGKILL + 1 SIGTERM, each restarted under its name${loseShard ? ", 1 master restarted without its data" : ""}`],
     ...faults.map((f, i): [string, string] => [`  fault ${i + 1}`, f]),
     ["HTTP requests", `${http.requests} (${http.retries} sent again after a process went away); p50 ${http.p50Ms} ms, p99 ${http.p99Ms} ms`],
     ["events (outbox rows)", String(report.events)],

@@ -1,6 +1,7 @@
 import type Redis from "ioredis";
 import type { Db, Sql } from "../db.ts";
 import { toError } from "../support/errors.ts";
+import { isUnavailableError } from "../support/unavailable.ts";
 import type { Logger } from "../support/logger.ts";
 import { sleep } from "../support/sleep.ts";
 import type { Waker } from "../outbox/write-event.ts";
@@ -143,7 +144,11 @@ export async function startSubscription(deps: SubscriptionDeps, sub: ResolvedSub
       }
     };
     const task: Promise<unknown> = run()
-      .catch((thrown) => slog.error("entries left pending after an error", { entryIds: ids, err: toError(thrown) }))
+      .catch((thrown) => {
+        // Pending entries are claimed again after CLAIM_IDLE_MS: a dependency outage loses nothing.
+        if (isUnavailableError(thrown)) slog.warn("entries left pending while Redis or PostgreSQL is unreachable", { entryIds: ids, err: toError(thrown) });
+        else slog.error("entries left pending after an error", { entryIds: ids, err: toError(thrown) });
+      })
       .finally(() => {
         for (const id of ids) {
           if (!handedOver) keeper.forget(id);

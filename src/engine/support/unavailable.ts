@@ -12,7 +12,10 @@ const NETWORK_CODES = new Set([
 // SQLSTATE: connection exceptions (class 08), server shutting down or starting, too many connections.
 const UNAVAILABLE_SQLSTATE = /^(08...|57P01|57P02|57P03|53300)$/;
 
-const REDIS_DOWN = /Connection is closed|Stream isn't writeable|Reached the max retries per request|connect ECONNREFUSED|LOADING|READONLY|MASTERDOWN/;
+// A cluster whose master restarted answers for a while with redirections that lead nowhere.
+const CLUSTER_MOVING = /Too many Cluster redirections|CLUSTERDOWN|TRYAGAIN|Failed to refresh slots cache|None of startup nodes is available/;
+
+const REDIS_DOWN = new RegExp(`Connection is closed|Stream isn't writeable|Reached the max retries per request|connect ECONNREFUSED|LOADING|READONLY|MASTERDOWN|${CLUSTER_MOVING.source}`);
 
 /** True when `err` (or what it wraps: drizzle wraps the driver's error) says PostgreSQL or Redis could not be reached or is not accepting work. */
 export function isUnavailableError(err: unknown): boolean {
@@ -42,5 +45,5 @@ export function isConnectionLost(err: unknown): boolean {
 function connectionLost(err: Error): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === "string" && (CONNECTION_LOST_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
-  return err.name === "MaxRetriesPerRequestError" || /Connection is closed|Stream isn't writeable/.test(err.message);
+  return err.name === "MaxRetriesPerRequestError" || /Connection is closed|Stream isn't writeable/.test(err.message) || CLUSTER_MOVING.test(err.message);
 }

@@ -26,3 +26,24 @@ test("a command without a reply fails with a timeout instead of hanging, and the
   redis.disconnect();
   admin.disconnect();
 });
+
+test("a command in flight when the connection drops fails at once, not after the command timeout, and the client reconnects", async () => {
+  const server = await privateRedis();
+  await server.start();
+  const admin = createRedis(server.url);
+  const redis = createRedis(server.url, 60_000);
+  await Promise.all([admin.connect(), redis.connect()]);
+  const id = Number(await redis.client("ID"));
+
+  // Blocks forever: only the dropped connection can end it.
+  const inFlight = redis.blpop("never-filled", 0).then(() => "answered", (err: Error) => err.message);
+  await Bun.sleep(100);
+  await admin.client("KILL", "ID", String(id));
+  const outcome = await Promise.race([inFlight, Bun.sleep(3_000).then(() => "still pending")]);
+  expect(outcome).toBe("Connection is closed.");
+
+  expect(await redis.set("k", "after")).toBe("OK");
+  expect(await redis.get("k")).toBe("after");
+  redis.disconnect();
+  admin.disconnect();
+});

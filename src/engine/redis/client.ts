@@ -22,7 +22,7 @@ export function createRedis(url: string, commandTimeout = REDIS_COMMAND_TIMEOUT_
     autoResendUnfulfilledCommands: false,
   });
   redis.on("error", () => {});
-  return reconnectOnTimeout(redis);
+  return reconnectOnTimeout(failInFlightOnClose(redis));
 }
 
 /** A node of a Redis Cluster to start from; the client learns the others from it. */
@@ -73,7 +73,7 @@ function clusterPolicy(cluster: Cluster, commandTimeout: number): Redis {
   }) as Cluster["sendCommand"];
   cluster.on("+node", (node: Redis) => {
     node.on("error", () => {});
-    reconnectOnTimeout(node, () => node.disconnect());
+    reconnectOnTimeout(failInFlightOnClose(node), () => node.disconnect());
   });
   cluster.pipeline = (() => slotPipeline(cluster)) as Cluster["pipeline"];
   // MGET of keys in different slots is refused; one GET each gives the same answer (an MGET is
@@ -127,6 +127,23 @@ function slotPipeline(cluster: Cluster): ChainableCommander {
 }
 
 /**
+ * With autoResendUnfulfilledCommands off, ioredis drops the commands in flight when a connection
+ * closes and it reconnects, without settling them: each then waited out its command timeout
+ * (10 s), so every Redis call cut by a restart (a relay's XADDs, a batch's acks) held its work
+ * that long. They fail at once instead, as the option intends, and their callers retry.
+ */
+function failInFlightOnClose(redis: Redis): Redis {
+  redis.on("close", () => {
+    const queue = (redis as unknown as { commandQueue?: { shift(): { command: Command } | undefined } }).commandQueue;
+    for (let item = queue?.shift(); item; item = queue!.shift()) item.command.reject(new Error(CONNECTION_CLOSED));
+  });
+  return redis;
+}
+
+/** ioredis' own message for a command that cannot be answered because its connection closed. */
+const CONNECTION_CLOSED = "Connection is closed.";
+
+/**
  * A command that timed out was lost by the client or the server, and ioredis pairs replies with
  * commands in order: every later reply could go to the wrong command. So the first timeout drops
  * the connection (failing what is queued, which callers retry) and reconnects from a clean state
@@ -160,5 +177,5 @@ export function duplicateRedis(redis: Redis, blockMs = 0): Redis {
   }
   const copy = redis.duplicate({ commandTimeout });
   copy.on("error", () => {});
-  return reconnectOnTimeout(copy);
+  return reconnectOnTimeout(failInFlightOnClose(copy));
 }

@@ -11,7 +11,7 @@ export const metricsRoute = createRoute({
       description: "The metrics.",
       content: { "text/plain": { schema: z.string(), example: "orderstream_outbox_backlog 0\n" } },
     },
-    401: errorResponse(401, "METRICS_TOKEN is set and the request does not carry it (`unauthorized`)."),
+    401: errorResponse(401, "METRICS_TOKEN is set and the request does not carry it (`unauthorized`).", { challenge: true }),
     // Any request with a body over MAX_BODY_BYTES is refused before routing (bodyLimit in app.ts).
     413: errorResponse(413),
     500: errorResponse(500),

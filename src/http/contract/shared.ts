@@ -46,10 +46,22 @@ const responseHeaders = {
   },
 };
 
-/** An error response with the shared body, described by `why` (or the usual reason for `status`). */
-export const errorResponse = (status: number, why?: string) => ({
+/** What a 401 carries besides (RFC 9110 §11.6.1): how to authenticate. */
+const challengeHeaders = {
+  ...responseHeaders,
+  "WWW-Authenticate": {
+    description: "The scheme to authenticate with: a bearer token (an API key; ADMIN_TOKEN or METRICS_TOKEN where the operation says so).",
+    schema: { type: "string" as const, example: 'Bearer realm="orderstream"' },
+  },
+};
+
+/**
+ * An error response with the shared body, described by `why` (or the usual reason for `status`);
+ * with `challenge` (a bearer-token 401: the default for a 401 with the usual reason), its header.
+ */
+export const errorResponse = (status: number, why?: string, { challenge = status === 401 && why === undefined } = {}) => ({
   description: why ?? WHY[status] ?? "An error.",
-  headers: responseHeaders,
+  headers: challenge ? challengeHeaders : responseHeaders,
   content: { "application/json": { schema: ErrorBody } },
 });
 

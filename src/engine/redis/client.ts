@@ -1,4 +1,4 @@
-import Redis, { Cluster, type ChainableCommander, type Command } from "ioredis";
+import Redis, { Cluster, Command, type ChainableCommander } from "ioredis";
 
 /**
  * No Redis call may stay pending forever: ioredis can lose a command that was in flight when the
@@ -39,9 +39,9 @@ export interface ClusterAccess {
 
 /**
  * A Redis Cluster client with createRedis's policy, typed as the `Redis` the engine takes.
- * `pipeline()` on it sends each queued command to its own slot's node (commands of one node
- * still share its connection's round trip) and answers exec() in the usual `[err, result][]`
- * shape: the engine's pipelines only save round trips, none relies on them being atomic.
+ * `pipeline()` on it sends the queued commands of each slot to that slot's node as one pipeline
+ * and answers exec() in the usual `[err, result][]` shape: the engine's pipelines only save round
+ * trips, none relies on them being atomic.
  * MGET is split the same way; INFO answers from one master (the one serving slot 0). MULTI and Lua
  * scripts still run on one node, and every key they touch must share one slot.
  */
@@ -75,7 +75,8 @@ function clusterPolicy(cluster: Cluster, commandTimeout: number): Redis {
     node.on("error", () => {});
     reconnectOnTimeout(failInFlightOnClose(node), () => node.disconnect());
   });
-  cluster.pipeline = (() => slotPipeline(cluster)) as Cluster["pipeline"];
+  const realPipeline = cluster.pipeline.bind(cluster) as () => ChainableCommander;
+  cluster.pipeline = (() => slotPipeline(cluster, realPipeline, commandTimeout)) as Cluster["pipeline"];
   // MGET of keys in different slots is refused; one GET each gives the same answer (an MGET is
   // not atomic across a cluster's nodes either). The engine reads consumer names this way.
   cluster.mget = ((...args: unknown[]) =>
@@ -98,23 +99,45 @@ export function isCluster(redis: Redis): boolean {
 }
 
 /**
- * A stand-in for ioredis' pipeline on a cluster, which refuses commands of different slots:
- * every command is sent on its own, at once, in the order queued (so commands of one node keep
- * their order on its connection), and exec() answers each one's `[error, result]` in that order.
+ * A stand-in for ioredis' pipeline on a cluster, which refuses commands of different slots: the
+ * queued commands are grouped by the slot their keys hash to, each group goes out as one real
+ * pipeline (one write, one round trip to its node), all groups at once, and exec() answers each
+ * command's `[error, result]` in the order queued. Commands of one slot keep their order; those of
+ * different slots are independent, as on separate connections.
  */
-function slotPipeline(cluster: Cluster): ChainableCommander {
+function slotPipeline(cluster: Cluster, realPipeline: () => ChainableCommander, commandTimeout: number): ChainableCommander {
   const queued: [string, unknown[]][] = [];
+  const send = (name: string, args: unknown[]) => (cluster as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!(...args);
   const proxy: ChainableCommander = new Proxy({} as ChainableCommander, {
     get(_, name) {
       if (name === "length") return queued.length;
       if (name === "exec") {
-        return async () => Promise.all(queued.map(async ([command, args]): Promise<[Error | null, unknown]> => {
-          try {
-            return [null, await (cluster as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[command]!(...args)];
-          } catch (err) {
-            return [err as Error, null];
-          }
-        }));
+        return async () => {
+          const out: [Error | null, unknown][] = new Array(queued.length);
+          const groups = new Map<string, number[]>();
+          queued.forEach(([command, args], i) => {
+            const tag = slotGroup(command, args) ?? `\u0000${i}`; // no key: on its own
+            groups.set(tag, [...(groups.get(tag) ?? []), i]);
+          });
+          await Promise.all([...groups.values()].map(async (indexes) => {
+            if (indexes.length === 1) {
+              const [command, args] = queued[indexes[0]!]!;
+              out[indexes[0]!] = await send(command, args).then((r): [null, unknown] => [null, r], (err: Error): [Error, null] => [err, null]);
+              return;
+            }
+            const pipeline = realPipeline();
+            for (const i of indexes) (pipeline as unknown as Record<string, (...a: unknown[]) => unknown>)[queued[i]![0]]!(...queued[i]![1]);
+            // A pipeline waits for the cluster to connect without a timeout of its own (its commands'
+            // start at their node): bounded here like every single command.
+            let timer: ReturnType<typeof setTimeout> | undefined;
+            const timedOut = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("Command timed out")), commandTimeout)));
+            const replies = await Promise.race([pipeline.exec(), timedOut])
+              .catch((err: Error) => indexes.map((): [Error, null] => [err, null]))
+              .finally(() => clearTimeout(timer));
+            indexes.forEach((i, n) => (out[i] = (replies?.[n] as [Error | null, unknown] | undefined) ?? [new Error("no reply"), null]));
+          }));
+          return out;
+        };
       }
       if (typeof name !== "string" || name === "then" || typeof (cluster as unknown as Record<string, unknown>)[name] !== "function") return undefined;
       return (...args: unknown[]) => {
@@ -124,6 +147,24 @@ function slotPipeline(cluster: Cluster): ChainableCommander {
     },
   });
   return proxy;
+}
+
+/**
+ * What decides the slot of a command's keys: the hash tag (the part between the first `{` and the
+ * next `}`, if not empty) or else the whole key. Commands with the same one share a slot; null for
+ * a command without keys, or whose keys would not share one (Redis refuses those anyway).
+ */
+function slotGroup(command: string, args: unknown[]): string | null {
+  const keys = new Command(command, args as string[]).getKeys().map(String);
+  if (keys.length === 0) return null;
+  const tags = new Set(keys.map(hashTag));
+  return tags.size === 1 ? [...tags][0]! : null;
+}
+
+function hashTag(key: string): string {
+  const open = key.indexOf("{");
+  const close = open < 0 ? -1 : key.indexOf("}", open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
 }
 
 /**

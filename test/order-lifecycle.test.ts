@@ -118,16 +118,58 @@ test("a payment of the exact total moves a confirmed order to paid, once per pay
   expect(await eventsOf("order.paid")).toEqual([expect.objectContaining({ orderId: order.id, amount: 24.5 })]);
 });
 
-test("a payment sent while the order is pending is retried until the order is confirmed, then pays it", async () => {
+const paymentsHandled = async () => Number((await ctx.sql`select count(*)::int as n from processed_events p join outbox o on o.id = p.event_id where p.handler = 'payments'`)[0]!.n);
+
+test("payments sent while the order is pending wait, handled once, for its decision: the first pays the confirmed order, the second is refunded", async () => {
   const a = await createProduct(api, T, "A", 5);
   const order = await withReservationHeldBack([line(a.id, 1)], async (id) => {
     expect((await pay(id, "early", 10)).status).toBe(202);
+    expect((await pay(id, "second", 10)).status).toBe(202);
   });
-  await waitFor("a failed payment attempt", async () => (await ctx.sql`select 1 from outbox where event_type = 'payment.processed' and published_at is not null`).length === 1 && (await pendingOf(ctx, "payment.processed", "payments")) === 1);
-  expect((await api.call("GET", `/orders/${order.id}`)).body).toMatchObject({ status: "pending", payments: [] });
+  // Both acknowledged on their first run, not retried while the decision is held back.
+  await waitFor("both payments handled", async () => (await paymentsHandled()) === 2 && (await pendingOf(ctx, "payment.processed", "payments")) === 0);
+  const waiting = (await api.call("GET", `/orders/${order.id}`)).body;
+  expect(waiting).toMatchObject({ status: "pending", refunds: [] });
+  expect(waiting.payments).toEqual([
+    expect.objectContaining({ paymentId: "early", applied: false, awaitingDecision: true }),
+    expect.objectContaining({ paymentId: "second", applied: false, awaitingDecision: true }),
+  ]);
+
   await releaseReservation();
   const paid = await waitForStatus(api, order.id, "paid");
-  expect(paid.payments).toEqual([expect.objectContaining({ paymentId: "early", applied: true })]);
+  expect(paid.payments).toEqual([
+    expect.objectContaining({ paymentId: "early", applied: true, awaitingDecision: false }),
+    expect.objectContaining({ paymentId: "second", applied: false, awaitingDecision: false }),
+  ]);
+  expect(paid.refunds).toEqual([expect.objectContaining({ paymentId: "second", amount: 10, reason: "order_already_paid" })]);
+  expect(await eventsOf("order.paid")).toEqual([expect.objectContaining({ orderId: order.id, paymentId: "early" })]);
+  expect(await paymentsHandled()).toBe(2);
+  expect(await countRows(ctx, "dead_letters")).toBe(0);
+});
+
+test("a payment waiting for a pending order is refunded when the order is cancelled or rejected instead", async () => {
+  const a = await createProduct(api, T, "A", 5);
+  const cancelled = await withReservationHeldBack([line(a.id, 1)], async (id) => {
+    expect((await pay(id, "c-pay", 10)).status).toBe(202);
+  });
+  await waitFor("the payment handled", async () => (await paymentsHandled()) === 1);
+  expect((await api.call("GET", `/orders/${cancelled.id}`)).body.payments).toEqual([expect.objectContaining({ paymentId: "c-pay", awaitingDecision: true })]);
+  expect((await api.call("POST", `/orders/${cancelled.id}/cancel`, { reason: "too slow" })).status).toBe(202);
+  await waitForStatus(api, cancelled.id, "cancelled");
+  expect((await api.call("GET", `/orders/${cancelled.id}`)).body).toMatchObject({
+    payments: [{ paymentId: "c-pay", applied: false, awaitingDecision: false }], refunds: [{ paymentId: "c-pay", amount: 10, reason: "order_cancelled" }],
+  });
+
+  const rejected = await withReservationHeldBack([line(a.id, 9)], async (id) => {
+    expect((await pay(id, "r-pay", 90)).status).toBe(202);
+  });
+  await waitFor("the payment handled", async () => (await paymentsHandled()) === 2);
+  await releaseReservation();
+  await waitForStatus(api, rejected.id, "rejected");
+  expect((await api.call("GET", `/orders/${rejected.id}`)).body).toMatchObject({
+    payments: [{ paymentId: "r-pay", applied: false, awaitingDecision: false }], refunds: [{ paymentId: "r-pay", amount: 90, reason: "order_rejected" }],
+  });
+  expect(await stockOf(api, a.id)).toBe(5);
 });
 
 test("a payment that cannot pay its order is recorded and refunded: wrong amount, failed status, cancelled order", async () => {

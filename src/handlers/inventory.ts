@@ -1,4 +1,5 @@
 import { itemQuantities, lockOrder, setOrderStatus } from "../orders/order-store.ts";
+import { settleAwaitingPayments } from "../orders/payments.ts";
 import { refundPaidPayments } from "../orders/refunds.ts";
 import { releaseStock, reserveStock } from "../products/products.ts";
 import { on } from "./on.ts";
@@ -8,7 +9,8 @@ import { UnrecoverableError, type Subscription } from "../engine/index.ts";
  * order.created: reserve stock for every line or none, then confirm or reject the order.
  * order.cancelled: cancel the order, giving back what it reserved (and refunding a paid one).
  * Both lock the order first, so they see each other's result: a cancellation that lands before
- * the reservation leaves nothing to reserve.
+ * the reservation leaves nothing to reserve. Deciding a pending order settles the payments that
+ * waited for it, in the same transaction.
  *
  * One event per transaction (batchSize 1): a run locks several product rows that every order of
  * the tenant shares, and a batch would hold them until its last event and take them in event
@@ -30,6 +32,7 @@ export function inventoryHandlers(): Subscription[] {
         await setOrderStatus(tx, order.id, "rejected", result.reason);
         await writeEvent({ eventType: "order.rejected", aggregateId: order.id, tenantId: order.tenantId, payload: { ...base, reason: result.reason } });
       }
+      await settleAwaitingPayments(tx, { ...order, status: result.ok ? "confirmed" : "rejected" }, writeEvent);
     }, unbatched),
 
     on("order.cancelled", "inventory", async (event, { tx, writeEvent }) => {
@@ -44,6 +47,8 @@ export function inventoryHandlers(): Subscription[] {
         eventType: "order.cancellation_completed", aggregateId: order.id, tenantId: order.tenantId,
         payload: { orderId: order.id, tenantId: order.tenantId, previousStatus, refundAmount },
       });
+      // Payments that waited for a pending order's decision are refunded, as if they came after it.
+      await settleAwaitingPayments(tx, { ...order, status: "cancelled" }, writeEvent);
     }, unbatched),
   ];
 }

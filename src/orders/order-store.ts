@@ -36,7 +36,7 @@ export async function loadOrderView(db: Db, id: string, tenantId: string | null 
   ]);
   return {
     ...orderView(order, items),
-    payments: paid.map((p) => ({ paymentId: p.paymentId, amount: p.amount, status: p.status, applied: p.applied, createdAt: p.createdAt.toISOString() })),
+    payments: paid.map((p) => ({ paymentId: p.paymentId, amount: p.amount, status: p.status, applied: p.applied, awaitingDecision: p.awaitingDecision, createdAt: p.createdAt.toISOString() })),
     refunds: refunded.map((r) => ({ paymentId: r.paymentId, amount: r.amount, reason: r.reason, createdAt: r.createdAt.toISOString() })),
   };
 }

@@ -179,7 +179,7 @@ export function metricsRows(counters: Record<string, number> | null, events: num
   const published = counters.published ?? 0;
   return [
     ["duplicates absorbed", `${counters.duplicate} (outcome="duplicate" on /metrics, scraped before each stop)`],
-    ["deliveries retried", `${counters.retry ?? 0} (e.g. a payment that came before its order was decided)`],
+    ["deliveries retried", `${counters.retry ?? 0} (e.g. a run cut short by a fault)`],
     ["relay publications", `${published} for ${events} rows${published > events ? ` (${published - events} rows published again)` : ""}`],
   ];
 }

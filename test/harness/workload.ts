@@ -8,8 +8,8 @@ export type OrderStatus = "pending" | "confirmed" | "rejected" | "paid" | "cance
 
 /**
  * What happens to an order. Cancellations wait until the order is confirmed (or paid), so whether
- * it was confirmed first never depends on timing; payments sent early wait in the payments
- * handler (retried) until inventory has decided.
+ * it was confirmed first never depends on timing; payments sent early are recorded as awaiting
+ * the order's decision, and inventory settles them when it decides.
  */
 export type OrderKind =
   | "paid" | "paidEarly" | "unpaid" | "wrongAmount" | "failedThenPaid" | "paidTwice"

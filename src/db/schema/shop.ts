@@ -43,6 +43,8 @@ export const orders = pgTable(
     /** Set once by POST /orders/:id/cancel, so a second request is refused rather than emitting twice. */
     cancelRequestedAt: timestamp("cancel_requested_at", { withTimezone: true }),
     cancellationReason: text("cancellation_reason"),
+    /** Set while a payment waits for this pending order's decision (payments.awaiting_decision), so deciding an order without one reads nothing more. */
+    paymentsAwaiting: boolean("payments_awaiting").notNull().default(false),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
@@ -72,6 +74,11 @@ export const payments = pgTable(
     status: text("status").$type<"succeeded" | "failed">().notNull(),
     /** True when this payment moved its order to `paid`. */
     applied: boolean("applied").notNull().default(false),
+    /**
+     * A succeeded payment that arrived while its order was pending: it waits here, neither applied
+     * nor refunded, until inventory decides the order and settles it in the same transaction.
+     */
+    awaitingDecision: boolean("awaiting_decision").notNull().default(false),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index("payments_order_idx").on(t.orderId)],

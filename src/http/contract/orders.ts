@@ -82,7 +82,12 @@ export const Order = z
   .openapi("Order");
 
 export const OrderDetail = Order.extend({
-  payments: z.array(z.object({ paymentId: z.string(), amount: z.number(), status: z.enum(["succeeded", "failed"]), applied: z.boolean(), createdAt: timestamp() })),
+  payments: z.array(z.object({
+    paymentId: z.string(), amount: z.number(), status: z.enum(["succeeded", "failed"]),
+    applied: z.boolean().openapi({ description: "This payment moved the order to paid." }),
+    awaitingDecision: z.boolean().openapi({ description: "Received while the order was pending: neither applied nor refunded until inventory decides the order." }),
+    createdAt: timestamp(),
+  })),
   refunds: z.array(z.object({ paymentId: z.string(), amount: z.number(), reason: z.string(), createdAt: timestamp() })),
 }).openapi("OrderDetail");
 

@@ -26,11 +26,20 @@ export interface DatabaseOptions {
 // A write during a PostgreSQL outage answers 503 within about this long instead of hanging.
 const CONNECT_TIMEOUT_S = 2;
 
+/**
+ * Seconds before a dropped connection tries again. postgres.js counts failed connects for the
+ * whole pool and waits up to 20 s by default, so a few seconds of outage under load left the
+ * relay's and handlers' connections asleep for 13-20 s after PostgreSQL was back. Capped at 1 s:
+ * at most `max` connects a second against a server that is down.
+ */
+const reconnectBackoff = (retries: number) => Math.min(0.05 * 2 ** retries, 1) * (0.5 + Math.random() / 2);
+
 export function createDatabase(url: string, { max = 10, connectTimeout = CONNECT_TIMEOUT_S }: DatabaseOptions = {}): Database {
   const sql = postgres(url, {
     max,
     connect_timeout: connectTimeout,
     idle_timeout: 60,
+    backoff: reconnectBackoff,
     onnotice: () => {},
     connection: { application_name: "orderstream" },
   });

@@ -28,12 +28,26 @@ export async function readHandlerStart(q: Q, handler: string, eventType: string)
  * Records the start of (handler, event type) unless one is recorded: now, or -infinity for a
  * handler that takes every event. The first writer wins; returns the start as recorded.
  */
-export async function recordHandlerStart(q: Q, handler: string, eventType: string, everything: boolean): Promise<HandlerStart> {
+export async function recordHandlerStart(q: Q, handler: string, eventType: string, everything: boolean, startedAt: string): Promise<HandlerStart> {
   await q`
     insert into handler_starts (handler, event_type, started_at)
-    values (${handler}, ${eventType}, ${everything ? q`'-infinity'::timestamptz` : q`clock_timestamp()`})
+    values (${handler}, ${eventType}, ${everything ? q`'-infinity'::timestamptz` : q`${startedAt}::timestamptz`})
     on conflict do nothing`;
   return (await readHandlerStart(q, handler, eventType))!;
+}
+
+/**
+ * Records "now" as the start of each pair that has none (the join then completes it). For the
+ * groups a new deployment's first recovery creates before the handlers join: a data loss between
+ * the two must still find each handler answering for what its group was given.
+ */
+export async function recordMissingStarts(q: Q, pairs: { handler: string; eventType: string }[]): Promise<void> {
+  if (pairs.length === 0) return;
+  await q`
+    insert into handler_starts (handler, event_type, started_at)
+    select handler, event_type, clock_timestamp()
+    from unnest(${pairs.map((p) => p.handler)}::text[], ${pairs.map((p) => p.eventType)}::text[]) as v(handler, event_type)
+    on conflict do nothing`;
 }
 
 export async function markCaughtUp(q: Q, handler: string, eventType: string): Promise<void> {

@@ -35,8 +35,12 @@ export async function joinSubscription(deps: JoinDeps, sub: { handler: string; e
   const recorded = await readHandlerStart(sql, handler, eventType);
   if (recorded?.caughtUp) return;
   const streams = partitionsOf(partitions).map((p) => keys.stream(prefix, eventType, p));
+  // The start is the moment before the groups were looked at: a group another machine (or the
+  // first recovery) creates meanwhile delivers what is published from then on, and the handler
+  // must answer for that too, or a data loss right after would not publish it again.
+  const [clock] = await sql<{ now: string }[]>`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as now`;
   const groupExists = (await Promise.all(streams.map((s) => hasGroup(redis, s, handler)))).some(Boolean);
-  const start = recorded ?? (await recordHandlerStart(sql, handler, eventType, !!sub.backfill || groupExists));
+  const start = recorded ?? (await recordHandlerStart(sql, handler, eventType, !!sub.backfill || groupExists, clock!.now));
   if (start.everything && !sub.backfill) return markCaughtUp(sql, handler, eventType);
   await Promise.all(streams.map((s) => createGroup(redis, s, handler, sub.backfill ? "0" : "$")));
   // Every relay batch that XADDed before the groups existed has committed after the barrier.

@@ -6,7 +6,7 @@ import { recreateGroupAtEnd } from "../delivery/groups.ts";
 import { partitionsOf, partitionsToRead, SINGLE_PARTITION, type Layout } from "../partitions/layout.ts";
 import { keys } from "../redis/keys.ts";
 import type { Pair, PartitionScope } from "./find-lost.ts";
-import { withRecordedStart } from "./handler-starts.ts";
+import { recordMissingStarts, withRecordedStart } from "./handler-starts.ts";
 import { beginParts, finishParts, partName, partsOf, vouchedBefore, type Part } from "./part-sentinels.ts";
 import { republishUndelivered } from "./republish.ts";
 import { restoreDeadLetterCopies } from "./restore-dead-letters.ts";
@@ -95,6 +95,9 @@ export async function recoverStreams(deps: RecoveryDeps, reason: RecoveryReason)
   const runId = await readRunId(redis);
   const token = await beginRecovery(redis, prefix);
   await beginParts(redis, prefix, parts, token);
+  // A new deployment: its handlers' groups are created here, before they join. Their starts are
+  // recorded first, or a data loss before a join would leave what those groups were given to no one.
+  if (reason === "first_start") await recordMissingStarts(sql, subscriptions);
   const recreatedGroups = await recreateGroups(redis, prefix, subscriptions, (type) => partitionsOf(counts.get(type) ?? 1));
   const until = await passPublishBarrier(sql, prefix);
 

@@ -37,15 +37,16 @@ export async function recordHandlerStart(q: Q, handler: string, eventType: strin
 }
 
 /**
- * Records "now" as the start of each pair that has none (the join then completes it). For the
- * groups a new deployment's first recovery creates before the handlers join: a data loss between
- * the two must still find each handler answering for what its group was given.
+ * Records, for each pair that has no start yet, that it answers for every event: the groups a new
+ * deployment's first recovery creates, before the handlers join, are given everything published
+ * so far (that recovery publishes it again to them), and a data loss before a join must not leave
+ * any of it to no one. The join then finds the start recorded and only marks it caught up.
  */
 export async function recordMissingStarts(q: Q, pairs: { handler: string; eventType: string }[]): Promise<void> {
   if (pairs.length === 0) return;
   await q`
     insert into handler_starts (handler, event_type, started_at)
-    select handler, event_type, clock_timestamp()
+    select handler, event_type, '-infinity'::timestamptz
     from unnest(${pairs.map((p) => p.handler)}::text[], ${pairs.map((p) => p.eventType)}::text[]) as v(handler, event_type)
     on conflict do nothing`;
 }

@@ -95,8 +95,8 @@ export async function recoverStreams(deps: RecoveryDeps, reason: RecoveryReason)
   const runId = await readRunId(redis);
   const token = await beginRecovery(redis, prefix);
   await beginParts(redis, prefix, parts, token);
-  // A new deployment: its handlers' groups are created here, before they join. Their starts are
-  // recorded first, or a data loss before a join would leave what those groups were given to no one.
+  // A new deployment: its handlers' groups are created here, before they join, and answer for
+  // everything published so far. Recorded first, so a join racing this cannot record a later start.
   if (reason === "first_start") await recordMissingStarts(sql, subscriptions);
   const recreatedGroups = await recreateGroups(redis, prefix, subscriptions, (type) => partitionsOf(counts.get(type) ?? 1));
   const until = await passPublishBarrier(sql, prefix);

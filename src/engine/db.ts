@@ -19,3 +19,9 @@ export type Q = postgres.Sql | postgres.TransactionSql;
 /** Inside the engine the user's schema is unknown: its own statements need none. */
 export type Db = EngineDb;
 export type Tx = EngineTx;
+
+/** The database's clock now, as UTC text with microseconds: the form the engine compares times in. */
+export async function databaseNow(q: Q): Promise<string> {
+  const [row] = await q<{ now: string }[]>`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as now`;
+  return row!.now;
+}

@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { databaseNow } from "../db.ts";
 
 type Q = postgres.Sql | postgres.TransactionSql;
 
@@ -29,7 +30,6 @@ const PUBLISH_IDLE_LIMIT_MS = 30_000;
 export async function passPublishBarrier(sql: postgres.Sql, prefix: string): Promise<string> {
   return sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(${PUBLISH_LOCK}, hashtext(${prefix}))`;
-    const [row] = await tx<{ at: string }[]>`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at`;
-    return row!.at;
+    return databaseNow(tx);
   });
 }

@@ -1,5 +1,5 @@
 import type Redis from "ioredis";
-import type { Sql } from "../db.ts";
+import { databaseNow, type Sql } from "../db.ts";
 import { passPublishBarrier } from "../outbox/barrier.ts";
 import { partitionsOf, type Layout } from "../partitions/layout.ts";
 import { keys } from "../redis/keys.ts";
@@ -35,12 +35,7 @@ export async function joinSubscription(deps: JoinDeps, sub: { handler: string; e
   const recorded = await readHandlerStart(sql, handler, eventType);
   if (recorded?.caughtUp) return;
   const streams = partitionsOf(partitions).map((p) => keys.stream(prefix, eventType, p));
-  // The start is the moment before the groups were looked at: a group another machine (or the
-  // first recovery) creates meanwhile delivers what is published from then on, and the handler
-  // must answer for that too, or a data loss right after would not publish it again.
-  const [clock] = await sql<{ now: string }[]>`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as now`;
-  const groupExists = (await Promise.all(streams.map((s) => hasGroup(redis, s, handler)))).some(Boolean);
-  const start = recorded ?? (await recordHandlerStart(sql, handler, eventType, !!sub.backfill || groupExists, clock!.now));
+  const start = recorded ?? (await firstStart(deps, sub, streams));
   if (start.everything && !sub.backfill) return markCaughtUp(sql, handler, eventType);
   await Promise.all(streams.map((s) => createGroup(redis, s, handler, sub.backfill ? "0" : "$")));
   // Every relay batch that XADDed before the groups existed has committed after the barrier.
@@ -48,6 +43,18 @@ export async function joinSubscription(deps: JoinDeps, sub: { handler: string; e
   const republished = await republishUndelivered({ sql, redis, prefix, layout: deps.layout }, [{ eventType, handler }], until, { targetedOnly: true });
   await markCaughtUp(sql, handler, eventType);
   log.info("handler joined its event type", { handler, eventType, partitions, from: sub.backfill ? "every event in the outbox (backfill)" : start.startedAt, republished });
+}
+
+/**
+ * Records the handler's start: every event when it backfills or a group of it exists already (it
+ * ran before starts were recorded), else the moment before the groups were looked at. A group
+ * another machine (or a recovery) creates meanwhile delivers what is published from then on, and
+ * the handler must answer for that too, or a data loss right after would not publish it again.
+ */
+async function firstStart({ sql, redis }: JoinDeps, sub: { handler: string; eventType: string; backfill?: boolean }, streams: string[]) {
+  const startedAt = await databaseNow(sql);
+  const groupExists = (await Promise.all(streams.map((s) => hasGroup(redis, s, sub.handler)))).some(Boolean);
+  return recordHandlerStart(sql, sub.handler, sub.eventType, !!sub.backfill || groupExists, startedAt);
 }
 
 async function createGroup(redis: Redis, stream: string, group: string, from: "0" | "$"): Promise<void> {
